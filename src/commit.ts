@@ -1,0 +1,69 @@
+/**
+ * The commit decision as pure functions: given what happened to a session during one
+ * request and the options, what goes to the store and whether Set-Cookie is sent.
+ * These reproduce express-session's results (its option matrix), plus the deliberate
+ * fixes of the architecture page, which are marked where they apply.
+ * @module
+ */
+
+/** What happened to the session during the request. */
+export interface CommitState {
+  /** The request carried no verified cookie for this ID (new visitor, unknown ID, or regenerated). */
+  isNew: boolean;
+  /** The data (or the ID) differs from what was loaded or created. */
+  modified: boolean;
+  /** The current data is what the store already holds (loaded with `resave: false`, or saved explicitly and unchanged since). */
+  saved: boolean;
+  /** The session was saved explicitly during this request. */
+  explicitlySaved: boolean;
+  /** The session was destroyed during this request. */
+  destroyed: boolean;
+  /** The cookie has an expiry (not a browser-session cookie). */
+  hasExpiry: boolean;
+  /** The app changed the cookie's expiry or attributes. */
+  cookieChanged: boolean;
+  /** The cookie verified only under an older secret. */
+  signedWithOldSecret: boolean;
+  /** The request carried a verified cookie (something a clearing Set-Cookie would remove). */
+  hadCookie: boolean;
+  /** The cookie can reach the browser: not `Secure` on a request that is not secure. */
+  deliverable: boolean;
+  /** The store implements `touch`. */
+  storeCanTouch: boolean;
+}
+
+/** The options the decision depends on. */
+export interface CommitPolicy {
+  resave: boolean;
+  saveUninitialized: boolean;
+  rolling: boolean;
+  resendOnCookieChange: boolean;
+}
+
+/** What to do with the store at the end of the request. */
+export type StoreAction = 'set' | 'touch' | 'none';
+/** What to do with the cookie. */
+export type CookieAction = 'set' | 'clear' | 'none';
+
+/** Decides the store operation at the end of a request. */
+export function decideStoreAction(s: CommitState, p: CommitPolicy): StoreAction {
+  if (s.destroyed) return 'none';
+  // Fix 3: a new session whose cookie cannot be delivered would only be an orphan record.
+  if (s.isNew && !s.deliverable) return 'none';
+  const shouldSave = s.isNew && !p.saveUninitialized && !s.explicitlySaved ? s.modified : !s.saved;
+  if (shouldSave) return 'set';
+  return !s.isNew && s.storeCanTouch ? 'touch' : 'none';
+}
+
+/** Decides whether Set-Cookie carries the session, clears it, or is not sent. */
+export function decideCookieAction(s: CommitState, p: CommitPolicy): CookieAction {
+  // Fix 1: a destroyed session's cookie is expired in the browser, not left behind.
+  if (s.destroyed) return s.hadCookie ? 'clear' : 'none';
+  if (!s.deliverable) return 'none';
+  if (s.isNew) return p.saveUninitialized || s.modified ? 'set' : 'none';
+  if (p.rolling || (s.hasExpiry && s.modified)) return 'set';
+  // Fix 5: a cookie signed under an older secret is re-signed with the first one.
+  if (s.signedWithOldSecret) return 'set';
+  if (p.resendOnCookieChange && s.cookieChanged) return 'set';
+  return 'none';
+}

@@ -1,0 +1,86 @@
+/**
+ * Reading the session cookie out of a Cookie header and writing Set-Cookie values,
+ * on the `cookie` package.
+ * @module
+ */
+import { parseCookie, stringifySetCookie } from 'cookie';
+
+/** Headers longer than this are not searched for the session cookie (bytes of UTF-16). */
+export const MAX_COOKIE_HEADER: number = 32 * 1024;
+/** At most this many same-name cookies are tried, so duplicates cannot multiply HMAC work. */
+export const MAX_CANDIDATES: number = 4;
+
+/**
+ * Returns the values of every cookie called `name`, in header order (at most
+ * {@link MAX_CANDIDATES}). Names compare exactly and are never decoded; values are
+ * percent-decoded and unquoted as express-session does. Never throws.
+ */
+export function readCookieValues(header: string | null | undefined, name: string): string[] {
+  if (typeof header !== 'string' || header.length > MAX_COOKIE_HEADER) return [];
+  const first = header.indexOf(name);
+  if (first < 0) return [];
+  const values: string[] = [];
+  // Fast path: the name occurs once, so the package's first-wins parse is exact.
+  if (header.indexOf(name, first + name.length) < 0) {
+    const value = parseCookie(header)[name];
+    if (value !== undefined) values.push(unquote(value));
+    return values;
+  }
+  // Duplicates (cookie tossing, stale parent-domain cookies): keep every occurrence so the
+  // first one that verifies can win, instead of the first one listed.
+  for (const pair of header.split(';')) {
+    if (pair.indexOf(name) < 0) continue;
+    const value = parseCookie(pair)[name];
+    if (value === undefined) continue;
+    values.push(unquote(value));
+    if (values.length >= MAX_CANDIDATES) break;
+  }
+  return values;
+}
+
+function unquote(value: string): string {
+  return value.length >= 2 && value.charCodeAt(0) === 0x22 && value.charCodeAt(value.length - 1) === 0x22
+    ? value.slice(1, -1)
+    : value;
+}
+
+/** The attributes of one Set-Cookie value, already resolved for this response. */
+export interface SetCookieAttributes {
+  expires?: Date | null | undefined;
+  domain?: string | undefined;
+  path?: string | undefined;
+  httpOnly?: boolean | undefined;
+  secure?: boolean | undefined;
+  sameSite?: boolean | 'lax' | 'strict' | 'none' | undefined;
+  partitioned?: boolean | undefined;
+  priority?: 'low' | 'medium' | 'high' | undefined;
+}
+
+/**
+ * Serialises a Set-Cookie value. With an expiry, both `Expires` and an agreeing `Max-Age`
+ * (whole seconds, never negative) are written.
+ */
+export function serializeCookie(name: string, value: string, attrs: SetCookieAttributes, now: number): string {
+  const expires = attrs.expires ?? undefined;
+  return stringifySetCookie({
+    name,
+    value,
+    expires,
+    maxAge: expires ? Math.max(0, Math.floor((expires.getTime() - now) / 1000)) : undefined,
+    domain: attrs.domain,
+    path: attrs.path,
+    httpOnly: attrs.httpOnly,
+    secure: attrs.secure,
+    partitioned: attrs.partitioned,
+    priority: attrs.priority,
+    sameSite: attrs.sameSite,
+  });
+}
+
+/**
+ * A Set-Cookie value that deletes the cookie. It mirrors Domain, Path, Secure, SameSite and
+ * Partitioned, since browsers ignore a deletion whose attributes do not match the cookie.
+ */
+export function serializeClearCookie(name: string, attrs: SetCookieAttributes): string {
+  return stringifySetCookie({ ...attrs, name, value: '', expires: new Date(0), maxAge: 0 });
+}

@@ -1,0 +1,206 @@
+/**
+ * `createSessionEngine`: loads sessions from requests and commits them to the store and
+ * to Set-Cookie. Works on strings inside; `Request`/`Response` helpers sit on top.
+ * @module
+ */
+import { decideCookieAction, decideStoreAction, type CommitPolicy } from './commit.ts';
+import { serializeClearCookie, serializeCookie } from './cookie.ts';
+import { SessionError, storeError } from './errors.ts';
+import { resolveOptions, type ResolvedOptions, type SessionEvent, type SessionOptions } from './options.ts';
+import { SessionHandle, type RequestFacts, type Session, type SessionContext, type SessionData } from './session.ts';
+import { createSigner } from './signing.ts';
+import type { ListedSession } from './store.ts';
+
+/** What a commit asks the host to send. */
+export interface CommitResult {
+  /** Set-Cookie values to append (never joined with commas). */
+  setCookie: string[];
+  /** Add `Vary: Cookie` (set whenever `setCookie` is not empty). */
+  vary: boolean;
+  /** Add `Cache-Control: private` unless the response already has a Cache-Control. */
+  cacheControl: boolean;
+}
+
+/** A configured session engine. */
+export interface SessionEngine<Data extends SessionData = SessionData> {
+  /** The options after defaults and validation. */
+  readonly options: ResolvedOptions;
+  /** Returns the request's session handle; nothing is verified or read until it is used. */
+  load(input: Request | RequestFacts): Session<Data>;
+  /** Runs the end-of-request store action (save or touch) for a session; throws `SessionError` on store failure. */
+  persist(session: Session<Data>): Promise<void>;
+  /** Computes the Set-Cookie values and cache headers for a session's response. */
+  cookieHeaders(session: Session<Data>): Promise<CommitResult>;
+  /** Persists, then returns the headers to send. */
+  commit(session: Session<Data>): Promise<CommitResult>;
+  /** Persists, then applies the headers to a `Response` (copying it if its headers are immutable). */
+  commit(session: Session<Data>, response: Response): Promise<Response>;
+  /** Lists a user's sessions (stores with `listing`). */
+  listSessions(userKey: string): Promise<ListedSession[]>;
+  /** Destroys every session of a user, except `exceptId` if given; resolves how many were destroyed. */
+  destroyUserSessions(userKey: string, options?: { exceptId?: string | undefined }): Promise<number>;
+}
+
+const EMPTY: CommitResult = Object.freeze({ setCookie: [], vary: false, cacheControl: false }) as CommitResult;
+
+function withTimeout<T>(operation: string, ms: number, run: () => Promise<T>): Promise<T> {
+  let promise: Promise<T>;
+  try {
+    promise = Promise.resolve(run());
+  } catch (err) {
+    return Promise.reject(storeError(operation, err));
+  }
+  if (ms <= 0) return promise.catch((err: unknown) => Promise.reject(storeError(operation, err)));
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(storeError(operation, new Error(`timed out after ${ms} ms`))), ms);
+    promise.then(
+      (value) => {
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (err: unknown) => {
+        clearTimeout(timer);
+        reject(storeError(operation, err));
+      },
+    );
+  });
+}
+
+/** Facts about a Fetch `Request`: its Cookie header, whether its URL is https, and X-Forwarded-Proto. */
+export function requestFacts(request: Request): RequestFacts {
+  return {
+    cookie: request.headers.get('cookie'),
+    secure: request.url.startsWith('https:'),
+    forwardedProto: request.headers.get('x-forwarded-proto'),
+  };
+}
+
+/** Appends a commit's headers to a `Response`, copying the response when its headers are immutable. */
+export function applyToResponse(result: CommitResult, response: Response): Response {
+  if (result.setCookie.length === 0) return response;
+  let target = response;
+  try {
+    apply(result, target.headers);
+  } catch {
+    // A fetch()ed response (e.g. on Workers) has immutable headers: rebuild it around the same body.
+    target = new Response(response.body, response);
+    apply(result, target.headers);
+  }
+  return target;
+}
+
+function apply(result: CommitResult, headers: Headers): void {
+  for (const value of result.setCookie) headers.append('set-cookie', value);
+  if (result.vary) {
+    const vary = headers.get('vary');
+    if (!vary || !/(^|,)\s*(cookie|\*)\s*(,|$)/i.test(vary)) headers.append('vary', 'Cookie');
+  }
+  if (result.cacheControl && !headers.has('cache-control')) headers.set('cache-control', 'private');
+}
+
+/** Creates a session engine from options; throws `SessionError('ERR_CONFIG')` on a bad option. */
+export function createSessionEngine<Data extends SessionData = SessionData>(
+  options: SessionOptions,
+  defaults?: Partial<SessionOptions>,
+): SessionEngine<Data> {
+  const resolved = resolveOptions(options, defaults);
+  const signer = createSigner(resolved.secrets);
+  const { onEvent, storeTimeout, store } = resolved;
+  const policy: CommitPolicy = {
+    resave: resolved.resave,
+    saveUninitialized: resolved.saveUninitialized,
+    rolling: resolved.rolling,
+    resendOnCookieChange: resolved.resendOnCookieChange,
+  };
+  const emit = (event: SessionEvent): void => {
+    if (!onEvent) return;
+    try {
+      onEvent(event);
+    } catch {
+      // A faulty logger must not break a request.
+    }
+  };
+  const ctx: SessionContext = {
+    options: resolved,
+    signer,
+    call: (operation, run) => withTimeout(operation, storeTimeout, run),
+    emit,
+  };
+  const handle = (session: Session<Data>): SessionHandle<Data> => {
+    if (!(session instanceof SessionHandle)) throw new SessionError('ERR_STATE', 'not a session from this engine');
+    return session;
+  };
+
+  const persist = async (session: Session<Data>): Promise<void> => {
+    const s = handle(session);
+    if (!s.loaded || s.readOnly) return;
+    await s.persist(decideStoreAction(s.commitState(), policy));
+  };
+
+  const cookieHeaders = async (session: Session<Data>): Promise<CommitResult> => {
+    const s = handle(session);
+    if (!s.loaded || s.readOnly) return EMPTY;
+    const state = s.commitState();
+    const action = s.lost ? 'none' : decideCookieAction(state, policy);
+    if (action === 'none') {
+      if (!state.deliverable && !state.destroyed) emit({ type: 'skip-undeliverable' });
+      return EMPTY;
+    }
+    const cookie = s.cookie;
+    const attrs = {
+      domain: cookie.domain,
+      path: cookie.path,
+      httpOnly: cookie.httpOnly,
+      secure: cookie.secure,
+      sameSite: cookie.sameSite,
+      partitioned: cookie.partitioned,
+      priority: cookie.priority,
+    };
+    if (action === 'clear') return { setCookie: [serializeClearCookie(resolved.name, attrs)], vary: true, cacheControl: true };
+    s.touchOnce();
+    if (state.signedWithOldSecret) emit({ type: 're-sign' });
+    const value = serializeCookie(resolved.name, await s.signedValue(), { ...attrs, expires: cookie.expires }, Date.now());
+    return { setCookie: [value], vary: true, cacheControl: true };
+  };
+
+  async function commit(session: Session<Data>): Promise<CommitResult>;
+  async function commit(session: Session<Data>, response: Response): Promise<Response>;
+  async function commit(session: Session<Data>, response?: Response): Promise<CommitResult | Response> {
+    await persist(session);
+    const result = await cookieHeaders(session);
+    return response ? applyToResponse(result, response) : result;
+  }
+
+  return {
+    options: resolved,
+    load: (input) => new SessionHandle<Data>(ctx, isRequest(input) ? requestFacts(input) : input),
+    persist,
+    cookieHeaders,
+    commit,
+    async listSessions(userKey) {
+      if (typeof store.listByUser !== 'function') throw new SessionError('ERR_CONFIG', 'websession: this store cannot list sessions by user (capabilities.listing is false)');
+      const now = Date.now();
+      const listed = await ctx.call('listByUser', () => store.listByUser!(userKey));
+      return listed.filter(({ record }) => {
+        const expires = record.cookie?.expires;
+        return !expires || new Date(expires).getTime() > now;
+      });
+    },
+    async destroyUserSessions(userKey, opts) {
+      const sessions = await this.listSessions(userKey);
+      let count = 0;
+      for (const { id } of sessions) {
+        if (id === opts?.exceptId) continue;
+        await ctx.call('destroy', () => store.destroy(id));
+        count++;
+      }
+      emit({ type: 'destroy' });
+      return count;
+    },
+  };
+}
+
+function isRequest(input: Request | RequestFacts): input is Request {
+  // Duck-typed: hosts such as @hono/node-server hand over Request look-alikes.
+  return typeof (input as Request).headers?.get === 'function' && typeof (input as Request).url === 'string';
+}

@@ -1,0 +1,554 @@
+/**
+ * The `Session` handle: typed data, the cookie, and the lifecycle methods. It loads itself
+ * on first use, so a request that never touches its session costs no crypto and no store call.
+ * @module
+ */
+import { SessionError } from './errors.ts';
+import type { CommitState } from './commit.ts';
+import type { FreshReason, ResolvedOptions, SessionEvent } from './options.ts';
+import { SessionCookie } from './session-cookie.ts';
+import type { RecordMeta, SessionRecord, StoredCookie } from './store.ts';
+import type { Signer } from './signing.ts';
+import { readCookieValues } from './cookie.ts';
+import { generateSessionId } from './id.ts';
+
+/** Session data: a JSON-serialisable record. */
+export type SessionData = Record<string, unknown>;
+
+/** What the engine needs to know about a request; no `Request` object is required. */
+export interface RequestFacts {
+  /** The raw `Cookie` header, if any. */
+  cookie?: string | null | undefined;
+  /** The connection is TLS (or the host already decided the request is secure). */
+  secure?: boolean | undefined;
+  /** The `X-Forwarded-Proto` header, used only with `proxy: true`. */
+  forwardedProto?: string | null | undefined;
+}
+
+/** Engine internals a session handle works with. */
+export interface SessionContext {
+  readonly options: ResolvedOptions;
+  readonly signer: Signer;
+  call<T>(operation: string, run: () => Promise<T>): Promise<T>;
+  emit(event: SessionEvent): void;
+}
+
+/** Options of `regenerate()`. */
+export interface RegenerateOptions {
+  /** Carry the data (and flash) over to the new ID. @default false */
+  keepData?: boolean | undefined;
+}
+
+/** A request's session. Data methods load the session on first use. */
+export interface Session<Data extends SessionData = SessionData> {
+  /** Loads the session (verify the cookie, read the store) if not done yet; idempotent. */
+  load(): Promise<this>;
+  /** Whether `load()` has completed. */
+  readonly loaded: boolean;
+  /** The session ID; available after load. */
+  readonly id: string;
+  /** True when the request carried no usable session (see `freshReason`). */
+  readonly isNew: boolean;
+  /** Why the session is fresh, or `undefined` for a stored session. */
+  readonly freshReason: FreshReason | undefined;
+  /** The live data object; mutate it freely, changes are detected at commit. Available after load. */
+  readonly data: Data;
+  /** The cookie settings; available after load. */
+  readonly cookie: SessionCookie;
+  /** Epoch ms when the session was created. Available after load. */
+  readonly createdAt: number;
+  /** Reads a value. */
+  get<K extends keyof Data & string>(key: K): Promise<Data[K] | undefined>;
+  /** Whether a value is set. */
+  has(key: keyof Data & string): Promise<boolean>;
+  /** Sets a value; it must be JSON-serialisable. */
+  set<K extends keyof Data & string>(key: K, value: Data[K]): Promise<void>;
+  /** Removes a value. */
+  delete(key: keyof Data & string): Promise<void>;
+  /** Sets a flash value, readable once on a later request (or this one). */
+  flash(key: string, value: unknown): Promise<void>;
+  /** Reads and removes a flash value. */
+  flash<T = unknown>(key: string): Promise<T | undefined>;
+  /** Gives the session a new ID (do this on sign-in); the old record is deleted. */
+  regenerate(options?: RegenerateOptions): Promise<void>;
+  /** Deletes the session from the store; the response expires the cookie. */
+  destroy(): Promise<void>;
+  /** Re-reads the session from the store, dropping unsaved changes. */
+  reload(): Promise<void>;
+  /** Writes the session to the store now (the end of the request then skips it if unchanged). */
+  save(): Promise<void>;
+  /** Slides the cookie's expiry to now + its original max age. */
+  touch(): void;
+  /** Attaches a user key so the store can list this user's sessions. */
+  setUser(userKey: string | undefined): Promise<void>;
+}
+
+const SAVED_AS_LOADED = Symbol('saved-as-loaded');
+
+/** Copies a record's data into a fresh prototype-less object, so keys like `__proto__` stay plain data. */
+function dataOf(record: SessionRecord): SessionData {
+  const data: SessionData = Object.create(null);
+  for (const key of Object.keys(record)) {
+    if (key === 'cookie' || key === '_ws') continue;
+    data[key] = record[key];
+  }
+  return data;
+}
+
+function checkSerialisable(key: string, value: unknown): void {
+  try {
+    JSON.stringify(value);
+  } catch (err) {
+    throw new SessionError('ERR_VALUE', `session value ${JSON.stringify(key)} cannot be stored as JSON: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/** The engine's implementation of {@link Session}. Create it through the engine. */
+export class SessionHandle<Data extends SessionData = SessionData> implements Session<Data> {
+  readonly #ctx: SessionContext;
+  readonly #facts: RequestFacts;
+  #loading: Promise<this> | undefined;
+  #loaded = false;
+  #id = '';
+  #originalId = '';
+  #cookieId: string | undefined;
+  #fresh: FreshReason | undefined;
+  #data: SessionData = Object.create(null);
+  #cookie: SessionCookie | undefined;
+  #meta: RecordMeta = { c: 0, a: 0, v: 0 };
+  #snapshot: string | undefined;
+  #savedHash: string | typeof SAVED_AS_LOADED | undefined;
+  #savedId: string | undefined;
+  #explicitlySaved = false;
+  #destroyed = false;
+  #flashChanged = false;
+  #metaChanged = false;
+  #signedWithOldSecret = false;
+  #cookieAttributes = '';
+  #readOnly = false;
+  #touched = false;
+  /** Set by the engine when a conditional end-of-request write found no record. */
+  lost = false;
+
+  /** Use `engine.load()` instead. */
+  constructor(ctx: SessionContext, facts: RequestFacts) {
+    this.#ctx = ctx;
+    this.#facts = facts;
+  }
+
+  get loaded(): boolean {
+    return this.#loaded;
+  }
+
+  #need(what: string): void {
+    if (!this.#loaded) throw new SessionError('ERR_STATE', `session.${what} is available after load: await session.load() first`);
+  }
+
+  get id(): string {
+    this.#need('id');
+    return this.#id;
+  }
+  get isNew(): boolean {
+    this.#need('isNew');
+    return this.#cookieId !== this.#id;
+  }
+  get freshReason(): FreshReason | undefined {
+    return this.#fresh;
+  }
+  get data(): Data {
+    this.#need('data');
+    this.#snap();
+    return this.#data as Data;
+  }
+  get cookie(): SessionCookie {
+    this.#need('cookie');
+    return this.#cookie!;
+  }
+  get createdAt(): number {
+    this.#need('createdAt');
+    return this.#meta.c;
+  }
+
+  /** Whether the request is secure, by the `proxy` rules of express-session. */
+  get requestSecure(): boolean {
+    const proxy = this.#ctx.options.proxy;
+    if (proxy === true) {
+      const proto = this.#facts.forwardedProto;
+      if (typeof proto === 'string' && proto.length > 0) {
+        const first = proto.split(',', 1)[0]!.trim().toLowerCase();
+        return first === 'https' || (first === '' && this.#facts.secure === true);
+      }
+    }
+    return this.#facts.secure === true;
+  }
+
+  load(): Promise<this> {
+    this.#loading ??= this.#load();
+    return this.#loading;
+  }
+
+  async #load(): Promise<this> {
+    const { options, signer } = this.#ctx;
+    const candidates = readCookieValues(this.#facts.cookie, options.name);
+    let reason: FreshReason = 'absent';
+    for (const candidate of candidates) {
+      // express-session's format: "s:" + signed ID; an unsigned value never loads a session.
+      const verified = candidate.startsWith('s:') ? await signer.unsign(candidate.slice(2)) : false;
+      if (!verified) {
+        if (reason === 'absent') reason = 'bad-signature';
+        continue;
+      }
+      let record: SessionRecord | undefined;
+      try {
+        record = await this.#ctx.call('get', () => options.store.get(verified.value));
+      } catch (err) {
+        if (options.onStoreError === 'fail') throw err;
+        this.#ctx.emit({ type: 'error', error: err });
+        // Anonymous mode: this session never writes, so an outage cannot clobber the real one.
+        this.#readOnly = true;
+        reason = 'store-error';
+        break;
+      }
+      const now = Date.now();
+      if (record === undefined || record === null || typeof record !== 'object' || typeof record.cookie !== 'object' || record.cookie === null) {
+        reason = reason === 'expired' ? reason : 'not-found';
+        continue;
+      }
+      if (this.#expired(record, now)) {
+        // Fix 6: never trust the store to have expired it; drop it too (best effort).
+        reason = 'expired';
+        const id = verified.value;
+        this.#ctx.call('destroy', () => options.store.destroy(id)).catch((error: unknown) => this.#ctx.emit({ type: 'error', error }));
+        continue;
+      }
+      this.#adopt(verified.value, record, now);
+      this.#signedWithOldSecret = verified.secretIndex > 0;
+      this.#loaded = true;
+      this.#ctx.emit({ type: 'load' });
+      return this;
+    }
+    await this.#create(reason);
+    this.#loaded = true;
+    return this;
+  }
+
+  #expired(record: SessionRecord, now: number): boolean {
+    const { idleTimeout, absoluteTimeout } = this.#ctx.options;
+    const expires = record.cookie.expires;
+    if (expires) {
+      const at = new Date(expires).getTime();
+      if (!Number.isNaN(at) && at <= now) return true;
+    }
+    const meta = record._ws;
+    if (meta && typeof meta === 'object') {
+      if (idleTimeout !== undefined && typeof meta.a === 'number' && meta.a + idleTimeout <= now) return true;
+      if (absoluteTimeout !== undefined && typeof meta.c === 'number' && meta.c + absoluteTimeout <= now) return true;
+    }
+    return false;
+  }
+
+  #adopt(id: string, record: SessionRecord, now: number): void {
+    const meta = record._ws;
+    this.#id = id;
+    this.#originalId = id;
+    this.#cookieId = id;
+    this.#fresh = undefined;
+    this.#data = dataOf(record);
+    this.#cookie = new SessionCookie(record.cookie, now);
+    // Records written by express-session have no metadata: they start their clocks now.
+    this.#meta =
+      meta && typeof meta === 'object' && typeof meta.c === 'number'
+        ? { c: meta.c, a: typeof meta.a === 'number' ? meta.a : now, v: typeof meta.v === 'number' ? meta.v : 0, u: meta.u, f: meta.f }
+        : { c: now, a: now, v: 0 };
+    this.#cookieAttributes = this.#cookie.attributeKey();
+    this.#snapshot = undefined;
+    this.#savedHash = this.#ctx.options.resave ? undefined : SAVED_AS_LOADED;
+    this.#savedId = undefined;
+    this.#flashChanged = false;
+    this.#metaChanged = false;
+  }
+
+  async #create(reason: FreshReason): Promise<void> {
+    const { options } = this.#ctx;
+    const genid = options.genid ?? generateSessionId;
+    const id = await genid();
+    if (typeof id !== 'string' || id.length === 0) throw new SessionError('ERR_CONFIG', 'websession: option genid must return a non-empty string');
+    const now = Date.now();
+    this.#id = id;
+    this.#originalId = id;
+    this.#cookieId = undefined;
+    this.#fresh = reason;
+    this.#data = Object.create(null);
+    this.#cookie = this.#newCookie(now);
+    this.#meta = { c: now, a: now, v: 0 };
+    this.#cookieAttributes = this.#cookie.attributeKey();
+    this.#snapshot = '{}';
+    this.#savedHash = undefined;
+    this.#savedId = undefined;
+    this.#flashChanged = false;
+    this.#metaChanged = false;
+    this.#ctx.emit({ type: 'create', reason });
+  }
+
+  #newCookie(now: number): SessionCookie {
+    const c = this.#ctx.options.cookie;
+    const secure = c.secure === 'auto' ? this.requestSecure : c.secure;
+    const sameSite = c.sameSite === 'auto' ? (this.requestSecure ? 'none' : 'lax') : c.sameSite === false ? undefined : c.sameSite;
+    const settings: StoredCookie = {
+      originalMaxAge: c.maxAge,
+      expires: c.maxAge !== null ? new Date(now + c.maxAge) : c.expires,
+      path: c.path,
+      httpOnly: c.httpOnly,
+      secure: secure || undefined,
+      domain: c.domain,
+      sameSite,
+      partitioned: c.partitioned || undefined,
+      priority: c.priority,
+    };
+    return new SessionCookie(settings, now);
+  }
+
+  /** Records the data as it is now, before the app can mutate it, so changes can be found later. */
+  #snap(): void {
+    if (this.#snapshot === undefined) this.#snapshot = JSON.stringify(this.#data);
+  }
+
+  #hash(): string {
+    return this.#snapshot === undefined ? '' : JSON.stringify(this.#data);
+  }
+
+  #modified(): boolean {
+    if (this.#id !== this.#originalId || this.#flashChanged || this.#metaChanged) return true;
+    return this.#snapshot !== undefined && JSON.stringify(this.#data) !== this.#snapshot;
+  }
+
+  #saved(): boolean {
+    const saved = this.#savedHash;
+    if (saved === undefined) return false;
+    if (saved === SAVED_AS_LOADED) return this.#id === this.#originalId && !this.#modified();
+    return this.#id === this.#savedId && !this.#flashChanged && !this.#metaChanged && this.#hash() === saved;
+  }
+
+  async get<K extends keyof Data & string>(key: K): Promise<Data[K] | undefined> {
+    await this.load();
+    const value = this.#data[key];
+    // An object handed out may be mutated in place: compare at commit.
+    if (value !== null && typeof value === 'object') this.#snap();
+    return value as Data[K] | undefined;
+  }
+
+  async has(key: keyof Data & string): Promise<boolean> {
+    await this.load();
+    return Object.prototype.hasOwnProperty.call(this.#data, key);
+  }
+
+  async set<K extends keyof Data & string>(key: K, value: Data[K]): Promise<void> {
+    checkSerialisable(key, value);
+    await this.load();
+    this.#assertAlive('set');
+    this.#snap();
+    this.#data[key] = value;
+  }
+
+  async delete(key: keyof Data & string): Promise<void> {
+    await this.load();
+    this.#assertAlive('delete');
+    this.#snap();
+    delete this.#data[key];
+  }
+
+  flash(key: string, value: unknown): Promise<void>;
+  flash<T = unknown>(key: string): Promise<T | undefined>;
+  async flash(key: string, ...value: unknown[]): Promise<unknown> {
+    await this.load();
+    if (value.length > 0) {
+      checkSerialisable(key, value[0]);
+      this.#assertAlive('flash');
+      this.#meta.f = { ...this.#meta.f, [key]: value[0] };
+      this.#flashChanged = true;
+      return undefined;
+    }
+    const flashes = this.#meta.f;
+    if (!flashes || !Object.prototype.hasOwnProperty.call(flashes, key)) return undefined;
+    const { [key]: read, ...rest } = flashes;
+    this.#meta.f = Object.keys(rest).length > 0 ? rest : undefined;
+    this.#flashChanged = true;
+    return read;
+  }
+
+  #assertAlive(what: string): void {
+    if (this.#destroyed) throw new SessionError('ERR_STATE', `session.${what}() after destroy(): regenerate() to start a new session`);
+  }
+
+  async regenerate(options?: RegenerateOptions): Promise<void> {
+    await this.load();
+    const { options: engineOptions } = this.#ctx;
+    const oldId = this.#cookieId;
+    const keep = options?.keepData === true;
+    const data = keep ? this.#data : Object.create(null);
+    const flashes = keep ? this.#meta.f : undefined;
+    const user = keep ? this.#meta.u : undefined;
+    const genid = engineOptions.genid ?? generateSessionId;
+    const id = await genid();
+    if (typeof id !== 'string' || id.length === 0) throw new SessionError('ERR_CONFIG', 'websession: option genid must return a non-empty string');
+    // Session fixation: the ID an attacker may have planted stops working once the user signs in.
+    if (oldId !== undefined) await this.#ctx.call('destroy', () => engineOptions.store.destroy(oldId));
+    const now = Date.now();
+    this.#id = id;
+    this.#data = data;
+    this.#cookie = this.#newCookie(now);
+    this.#meta = { c: now, a: now, v: 0, u: user, f: flashes };
+    this.#snapshot = undefined;
+    this.#snap();
+    this.#savedHash = undefined;
+    this.#savedId = undefined;
+    this.#destroyed = false;
+    this.#readOnly = false;
+    this.#signedWithOldSecret = false;
+    this.#ctx.emit({ type: 'regenerate' });
+  }
+
+  async destroy(): Promise<void> {
+    await this.load();
+    if (this.#destroyed) return;
+    const id = this.#id;
+    if (this.#cookieId !== undefined || this.#savedHash !== undefined) {
+      await this.#ctx.call('destroy', () => this.#ctx.options.store.destroy(id));
+    }
+    this.#destroyed = true;
+    this.#ctx.emit({ type: 'destroy' });
+  }
+
+  async reload(): Promise<void> {
+    await this.load();
+    const id = this.#id;
+    const record = await this.#ctx.call('get', () => this.#ctx.options.store.get(id));
+    const now = Date.now();
+    if (!record || typeof record !== 'object' || typeof record.cookie !== 'object' || record.cookie === null || this.#expired(record, now)) {
+      throw new SessionError('ERR_NOT_FOUND', 'failed to load session');
+    }
+    const cookieId = this.#cookieId;
+    const originalId = this.#originalId;
+    this.#adopt(id, record, now);
+    this.#cookieId = cookieId;
+    this.#originalId = originalId;
+  }
+
+  async save(): Promise<void> {
+    await this.load();
+    this.#assertAlive('save');
+    this.#snap();
+    await this.#write(false);
+    this.#explicitlySaved = true;
+    this.#savedHash = this.#hash();
+    this.#savedId = this.#id;
+    this.#flashChanged = false;
+    this.#metaChanged = false;
+  }
+
+  touch(): void {
+    this.#need('touch');
+    this.#cookie!.resetMaxAge();
+    this.#touched = true;
+  }
+
+  /** Engine hook: slides the cookie expiry once per request, as express-session does before sending it. @internal */
+  touchOnce(): void {
+    if (this.#touched) return;
+    this.#cookie!.resetMaxAge();
+    this.#touched = true;
+  }
+
+  async setUser(userKey: string | undefined): Promise<void> {
+    await this.load();
+    if (this.#meta.u === userKey) return;
+    this.#meta.u = userKey;
+    this.#metaChanged = true;
+  }
+
+  /** The record as stored: data, cookie, and metadata. */
+  #record(now: number): SessionRecord {
+    const record: SessionRecord = { cookie: this.#cookie!.toJSON() };
+    for (const key of Object.keys(this.#data)) {
+      if (key === 'cookie' || key === '_ws') continue;
+      record[key] = this.#data[key];
+    }
+    const meta: RecordMeta = { c: this.#meta.c, a: now, v: this.#meta.v + 1 };
+    if (this.#meta.u !== undefined) meta.u = this.#meta.u;
+    if (this.#meta.f !== undefined) meta.f = this.#meta.f;
+    record._ws = meta;
+    return record;
+  }
+
+  /** Milliseconds the store should keep the record: until the earliest of cookie expiry, idle and absolute deadlines. */
+  #ttl(now: number): number {
+    const { idleTimeout, absoluteTimeout, fallbackTtl } = this.#ctx.options;
+    let deadline = Infinity;
+    const expires = this.#cookie!.expires;
+    if (expires) deadline = expires.getTime();
+    if (idleTimeout !== undefined) deadline = Math.min(deadline, now + idleTimeout);
+    if (absoluteTimeout !== undefined) deadline = Math.min(deadline, this.#meta.c + absoluteTimeout);
+    return deadline === Infinity ? fallbackTtl : Math.max(1, deadline - now);
+  }
+
+  async #write(endOfRequest: boolean): Promise<boolean> {
+    const { store } = this.#ctx.options;
+    const now = Date.now();
+    const record = this.#record(now);
+    const id = this.#id;
+    // No resurrection: an end-of-request save of an existing session only updates a record
+    // that still exists, so a logout that raced this request stays a logout.
+    const conditions = endOfRequest && this.#cookieId === id ? { onlyIfExists: true } : undefined;
+    const written = await this.#ctx.call('set', () => store.set(id, record, this.#ttl(now), conditions));
+    this.#meta.v = record._ws!.v;
+    this.#meta.a = now;
+    this.#ctx.emit({ type: 'save' });
+    return written !== false;
+  }
+
+  /** Engine hook: the commit state of this session. @internal */
+  commitState(): CommitState {
+    const cookie = this.#cookie!;
+    return {
+      isNew: this.#cookieId !== this.#id,
+      modified: this.#modified(),
+      saved: this.#saved(),
+      explicitlySaved: this.#explicitlySaved,
+      destroyed: this.#destroyed,
+      hasExpiry: cookie.expires !== null,
+      cookieChanged: cookie.expiryChanged || cookie.attributeKey() !== this.#cookieAttributes,
+      signedWithOldSecret: this.#signedWithOldSecret,
+      hadCookie: this.#cookieId !== undefined,
+      deliverable: !(cookie.secure === true && !this.requestSecure),
+      storeCanTouch: typeof this.#ctx.options.store.touch === 'function',
+    };
+  }
+
+  /** Engine hook: whether this session must never be committed (anonymous after a store error). @internal */
+  get readOnly(): boolean {
+    return this.#readOnly;
+  }
+
+  /** Engine hook: runs the end-of-request store action. @internal */
+  async persist(action: 'set' | 'touch' | 'none'): Promise<void> {
+    if (action === 'none') return;
+    this.touchOnce();
+    if (action === 'set') {
+      this.lost = !(await this.#write(true));
+      return;
+    }
+    const now = Date.now();
+    const record = this.#record(now);
+    record._ws!.v = this.#meta.v;
+    const id = this.#id;
+    const store = this.#ctx.options.store;
+    await this.#ctx.call('touch', () => store.touch!(id, record, this.#ttl(now)));
+    this.#ctx.emit({ type: 'touch' });
+  }
+
+  /** Engine hook: the signed cookie value for this session. @internal */
+  async signedValue(): Promise<string> {
+    return `s:${await this.#ctx.signer.sign(this.#id)}`;
+  }
+}
+

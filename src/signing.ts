@@ -1,0 +1,97 @@
+/**
+ * HMAC-SHA256 signing of session IDs in express-session's (cookie-signature's) wire format:
+ * `value + "." + base64(HMAC(value))` with standard base64 and no `=` padding.
+ * @module
+ */
+import type { Secret } from './options.ts';
+
+/** A signer bound to an ordered list of secrets: the first signs, all verify. */
+export interface Signer {
+  /** Returns `value.signature` signed with the first secret. */
+  sign(value: string): Promise<string>;
+  /**
+   * Verifies `value.signature`; resolves the value and the index of the secret that
+   * verified it, or `false`. Never throws, whatever the input.
+   */
+  unsign(signed: string): Promise<{ value: string; secretIndex: number } | false>;
+}
+
+const encoder = new TextEncoder();
+// 32 bytes in unpadded base64 is 43 characters; the last one carries 2 unused bits that must be
+// zero, so only 16 characters may end a canonical signature (a non-canonical one is rejected).
+const CANONICAL_SIGNATURE = /^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]$/;
+// Bounded memos: verifying and signing cost one Web Crypto call each, which dominates a
+// session read. Only values that verified (or that we signed) enter, so the memo cannot be
+// used to make a forged cookie verify; it is dropped wholesale when full.
+const MEMO_LIMIT = 4096;
+
+function toBase64(bytes: Uint8Array): string {
+  let binary = '';
+  for (let i = 0; i < bytes.length; i++) binary += String.fromCharCode(bytes[i]!);
+  return btoa(binary).replace(/=+$/, '');
+}
+
+function fromBase64(text: string): Uint8Array<ArrayBuffer> {
+  const binary = atob(text);
+  const bytes = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+  return bytes;
+}
+
+/** Creates a signer; each secret is imported as a `CryptoKey` once, on first use. */
+export function createSigner(secrets: readonly Secret[]): Signer {
+  const keys: Array<Promise<CryptoKey> | undefined> = [];
+  const verified = new Map<string, { value: string; secretIndex: number }>();
+  const signedMemo = new Map<string, string>();
+
+  const key = (index: number): Promise<CryptoKey> => {
+    let k = keys[index];
+    if (k === undefined) {
+      const secret = secrets[index]!;
+      const raw = typeof secret === 'string' ? encoder.encode(secret) : new Uint8Array(secret);
+      k = crypto.subtle.importKey('raw', raw, { name: 'HMAC', hash: 'SHA-256' }, false, ['sign', 'verify']);
+      keys[index] = k;
+    }
+    return k;
+  };
+
+  return {
+    async sign(value) {
+      const memo = signedMemo.get(value);
+      if (memo !== undefined) return memo;
+      const mac = await crypto.subtle.sign('HMAC', await key(0), encoder.encode(value));
+      const signed = `${value}.${toBase64(new Uint8Array(mac))}`;
+      if (signedMemo.size >= MEMO_LIMIT) signedMemo.clear();
+      signedMemo.set(value, signed);
+      return signed;
+    },
+    async unsign(signed) {
+      if (typeof signed !== 'string') return false;
+      const hit = verified.get(signed);
+      if (hit !== undefined) return hit;
+      const dot = signed.lastIndexOf('.');
+      if (dot < 0) return false;
+      const signature = signed.slice(dot + 1);
+      // Strict decoding: padding, extra characters or a non-canonical ending never verify,
+      // and the check costs no crypto (cookie-signature #40 accepted trailing junk).
+      if (!CANONICAL_SIGNATURE.test(signature)) return false;
+      const value = signed.slice(0, dot);
+      const mac = fromBase64(signature);
+      const data = encoder.encode(value);
+      for (let i = 0; i < secrets.length; i++) {
+        try {
+          // crypto.subtle.verify compares in constant time (no early exit on the first wrong byte).
+          if (await crypto.subtle.verify('HMAC', await key(i), mac, data)) {
+            const result = { value, secretIndex: i };
+            if (verified.size >= MEMO_LIMIT) verified.clear();
+            verified.set(signed, result);
+            return result;
+          }
+        } catch {
+          return false;
+        }
+      }
+      return false;
+    },
+  };
+}

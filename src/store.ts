@@ -1,0 +1,93 @@
+/**
+ * The store contract: what a session store implements and declares. Types only.
+ * @module
+ */
+
+/** The cookie settings kept with a record, in express-session's stored layout. */
+export interface StoredCookie {
+  /** The configured lifetime in milliseconds, or `null` for a browser-session cookie. */
+  originalMaxAge: number | null;
+  /** When the cookie expires, as an ISO string (a `Date` is accepted on read). */
+  expires?: string | Date | null | undefined;
+  path?: string | undefined;
+  httpOnly?: boolean | undefined;
+  secure?: boolean | undefined;
+  domain?: string | undefined;
+  sameSite?: boolean | 'lax' | 'strict' | 'none' | undefined;
+  partitioned?: boolean | undefined;
+  priority?: 'low' | 'medium' | 'high' | undefined;
+}
+
+/** Engine bookkeeping kept under the record's one reserved key, `_ws`. */
+export interface RecordMeta {
+  /** Created at, epoch milliseconds. */
+  c: number;
+  /** Last seen (loaded and committed) at, epoch milliseconds. */
+  a: number;
+  /** Version, incremented on every write; used by compare-and-set stores. */
+  v: number;
+  /** The user key the app attached, for per-user listing. */
+  u?: string | undefined;
+  /** Flash messages that live until read. */
+  f?: Record<string, unknown> | undefined;
+}
+
+/**
+ * A stored session: the session data plus a `cookie` object, exactly as express-session
+ * stores it, and the engine's metadata under `_ws`.
+ */
+export interface SessionRecord {
+  cookie: StoredCookie;
+  _ws?: RecordMeta | undefined;
+  [key: string]: unknown;
+}
+
+/** What a store can do, declared as data so the engine and the docs can rely on it. */
+export interface StoreCapabilities {
+  /** The backend expires keys by itself (the engine still checks expiry on read). */
+  readonly nativeTtl: boolean;
+  /** Whether a write is visible to every later read (`strong`) or only eventually. */
+  readonly consistency: 'strong' | 'eventual';
+  /** `set` honours `ifVersion` and `onlyIfExists` atomically. */
+  readonly compareAndSet: boolean;
+  /** The store can list sessions by the user key (`listByUser`, `destroyByUser`). */
+  readonly listing: boolean;
+}
+
+/** Conditions on a write; stores without compare-and-set ignore them (last write wins). */
+export interface SetConditions {
+  /** Write only if a record exists: an end-of-request save never resurrects a destroyed session. */
+  onlyIfExists?: boolean | undefined;
+  /** Write only if the stored record still has this version. */
+  ifVersion?: number | undefined;
+}
+
+/** One session in a per-user listing. */
+export interface ListedSession {
+  id: string;
+  record: SessionRecord;
+}
+
+/**
+ * A promise-based session store. Errors are reported by rejecting; the engine wraps them
+ * as `SessionError` with code `ERR_STORE`.
+ */
+export interface Store {
+  /** What the store guarantees. */
+  readonly capabilities: StoreCapabilities;
+  /** Reads a record; resolves `undefined` when there is none (or it expired). */
+  get(id: string): Promise<SessionRecord | undefined>;
+  /**
+   * Writes a record that expires after `ttlMs` milliseconds. Resolves `false` when a
+   * condition failed and nothing was written (compare-and-set stores only).
+   */
+  set(id: string, record: SessionRecord, ttlMs: number, conditions?: SetConditions): Promise<boolean | void>;
+  /** Deletes a record; deleting a missing record is not an error. */
+  destroy(id: string): Promise<void>;
+  /** Extends a record's lifetime to `ttlMs` without rewriting its data; never creates one. */
+  touch?(id: string, record: SessionRecord, ttlMs: number): Promise<void>;
+  /** Lists the sessions of one user key (stores with `listing`). */
+  listByUser?(userKey: string): Promise<ListedSession[]>;
+  /** Closes timers and connections the store owns. */
+  close?(): Promise<void> | void;
+}
