@@ -31,5 +31,7 @@ export { createSigner } from './signing.ts';
 export type { Signer } from './signing.ts';
 export { generateSessionId } from './id.ts';
 export { createMemoryStore } from './stores/memory.ts';
+export { fromConnectStore, isConnectStore } from './stores/connect.ts';
+export type { ConnectStore, ConnectStoreBridge } from './stores/connect.ts';
 export type { MemoryStore, MemoryStoreOptions } from './stores/memory.ts';
 export type { Store, StoreCapabilities, SessionRecord, StoredCookie, RecordMeta, SetConditions, ListedSession } from './store.ts';

@@ -233,15 +233,17 @@ export class SessionHandle<Data extends SessionData = SessionData> implements Se
   }
 
   #expired(record: SessionRecord, now: number): boolean {
-    const { idleTimeout, absoluteTimeout } = this.#ctx.options;
+    const { idleTimeout, absoluteTimeout, store } = this.#ctx.options;
+    // A TTL-only touch leaves stored timestamps behind; the store's own TTL is then the sliding expiry.
+    const slidingFromRecord = store.capabilities?.touchKeepsRecord !== true;
     const expires = record.cookie.expires;
-    if (expires) {
+    if (expires && slidingFromRecord) {
       const at = new Date(expires).getTime();
       if (!Number.isNaN(at) && at <= now) return true;
     }
     const meta = record._ws;
     if (meta && typeof meta === 'object') {
-      if (idleTimeout !== undefined && typeof meta.a === 'number' && meta.a + idleTimeout <= now) return true;
+      if (slidingFromRecord && idleTimeout !== undefined && typeof meta.a === 'number' && meta.a + idleTimeout <= now) return true;
       if (absoluteTimeout !== undefined && typeof meta.c === 'number' && meta.c + absoluteTimeout <= now) return true;
     }
     return false;

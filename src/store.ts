@@ -50,8 +50,15 @@ export interface StoreCapabilities {
   readonly consistency: 'strong' | 'eventual';
   /** `set` honours `ifVersion` and `onlyIfExists` atomically. */
   readonly compareAndSet: boolean;
-  /** The store can list sessions by the user key (`listByUser`, `destroyByUser`). */
+  /** The store can list sessions by the user key (`listByUser`). */
   readonly listing: boolean;
+  /**
+   * `touch` extends only the TTL and leaves the stored record as written (Redis `PEXPIRE`,
+   * express-session stores), so the record's own expiry timestamps can lag behind. The engine
+   * then trusts the store's TTL for the sliding expiry and checks only the absolute timeout.
+   * @default false
+   */
+  readonly touchKeepsRecord?: boolean | undefined;
 }
 
 /** Conditions on a write; stores without compare-and-set ignore them (last write wins). */
