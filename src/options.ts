@@ -134,7 +134,11 @@ function resolveSecrets(secret: unknown): Secret[] {
       }
       return s;
     }
-    if (ArrayBuffer.isView(s)) return new Uint8Array(s.buffer, s.byteOffset, s.byteLength);
+    if (ArrayBuffer.isView(s)) {
+      // Web Crypto refuses a zero-length HMAC key, which would fail every request instead of now.
+      if (s.byteLength === 0) fail(where, 'must not be empty');
+      return new Uint8Array(s.buffer, s.byteOffset, s.byteLength);
+    }
     return fail(where, 'must be a string or bytes');
   });
 }
@@ -147,7 +151,8 @@ function resolveCookie(name: string, input: CookieOptions | undefined, defaults:
   if (c.secure !== undefined && c.secure !== 'auto' && typeof c.secure !== 'boolean') fail('cookie.secure', "must be a boolean or 'auto'");
   let maxAge: number | null = null;
   if (c.maxAge !== undefined && c.maxAge !== null) {
-    if (typeof c.maxAge !== 'number' || Number.isNaN(c.maxAge)) fail('cookie.maxAge', `must be a number of milliseconds, got ${String(c.maxAge)}`);
+    // Finite and within Date's range (±8.64e15 ms), or every request would fail building Expires.
+    if (typeof c.maxAge !== 'number' || !Number.isFinite(c.maxAge) || Math.abs(c.maxAge) > 8.64e15) fail('cookie.maxAge', `must be a number of milliseconds, got ${String(c.maxAge)}`);
     maxAge = c.maxAge;
   }
   const expires = c.expires ?? null;
