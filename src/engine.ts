@@ -72,6 +72,7 @@ export function requestFacts(request: Request): RequestFacts {
     cookie: request.headers.get('cookie'),
     secure: request.url.startsWith('https:'),
     forwardedProto: request.headers.get('x-forwarded-proto'),
+    context: request,
   };
 }
 

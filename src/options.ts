@@ -62,8 +62,8 @@ export interface SessionOptions {
   resave?: boolean | undefined;
   /** Store and send a new session even when nothing was written to it. @default false */
   saveUninitialized?: boolean | undefined;
-  /** Generates session IDs (sync or async); must return at least 128 bits of randomness. @default 32 random bytes, base64url */
-  genid?: (() => string | Promise<string>) | undefined;
+  /** Generates session IDs (sync or async) from the request context; must return at least 128 bits of randomness. @default 32 random bytes, base64url */
+  genid?: ((context: unknown) => string | Promise<string>) | undefined;
   /** Trust `X-Forwarded-Proto`: `true` trusts it, `false` trusts only the connection, unset uses the host's notion. @default unset */
   proxy?: boolean | undefined;
   /** End a session after this long without a request (ms); `null` disables. @default 1_800_000 (30 min; unset in the Express adapter) */
@@ -92,7 +92,7 @@ export interface ResolvedOptions {
   rolling: boolean;
   resave: boolean;
   saveUninitialized: boolean;
-  genid: (() => string | Promise<string>) | undefined;
+  genid: ((context: unknown) => string | Promise<string>) | undefined;
   proxy: boolean | undefined;
   idleTimeout: number | undefined;
   absoluteTimeout: number | undefined;

@@ -23,6 +23,8 @@ export interface RequestFacts {
   secure?: boolean | undefined;
   /** The `X-Forwarded-Proto` header, used only with `proxy: true`. */
   forwardedProto?: string | null | undefined;
+  /** Passed to `genid` (the Express adapter passes `req`, fetch hosts the `Request`). */
+  context?: unknown;
 }
 
 /** Engine internals a session handle works with. */
@@ -171,15 +173,11 @@ export class SessionHandle<Data extends SessionData = SessionData> implements Se
 
   /** Whether the request is secure, by the `proxy` rules of express-session. */
   get requestSecure(): boolean {
-    const proxy = this.#ctx.options.proxy;
-    if (proxy === true) {
-      const proto = this.#facts.forwardedProto;
-      if (typeof proto === 'string' && proto.length > 0) {
-        const first = proto.split(',', 1)[0]!.trim().toLowerCase();
-        return first === 'https' || (first === '' && this.#facts.secure === true);
-      }
-    }
-    return this.#facts.secure === true;
+    if (this.#facts.secure === true) return true;
+    // X-Forwarded-Proto is client-controlled unless a proxy overwrites it: trusted only with proxy: true.
+    if (this.#ctx.options.proxy !== true) return false;
+    const proto = this.#facts.forwardedProto;
+    return typeof proto === 'string' && proto.split(',', 1)[0]!.trim().toLowerCase() === 'https';
   }
 
   load(): Promise<this> {
@@ -273,7 +271,7 @@ export class SessionHandle<Data extends SessionData = SessionData> implements Se
   async #create(reason: FreshReason): Promise<void> {
     const { options } = this.#ctx;
     const genid = options.genid ?? generateSessionId;
-    const id = await genid();
+    const id = await genid(this.#facts.context);
     if (typeof id !== 'string' || id.length === 0) throw new SessionError('ERR_CONFIG', 'websession: option genid must return a non-empty string');
     const now = Date.now();
     this.#id = id;
@@ -391,7 +389,7 @@ export class SessionHandle<Data extends SessionData = SessionData> implements Se
     const flashes = keep ? this.#meta.f : undefined;
     const user = keep ? this.#meta.u : undefined;
     const genid = engineOptions.genid ?? generateSessionId;
-    const id = await genid();
+    const id = await genid(this.#facts.context);
     if (typeof id !== 'string' || id.length === 0) throw new SessionError('ERR_CONFIG', 'websession: option genid must return a non-empty string');
     // Session fixation: the ID an attacker may have planted stops working once the user signs in.
     if (oldId !== undefined) await this.#ctx.call('destroy', () => engineOptions.store.destroy(oldId));

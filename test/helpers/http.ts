@@ -1,0 +1,57 @@
+import { createServer, type RequestListener, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+/** A server listening on a random loopback port. */
+export interface Listening {
+  url: string;
+  server: Server;
+  close(): Promise<void>;
+}
+
+/** Starts a node:http server for `listener` (an Express app works) on 127.0.0.1:0. */
+export async function listen(listener: RequestListener): Promise<Listening> {
+  const server = createServer(listener);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    server,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections?.();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/** A minimal browser-like cookie jar over fetch: remembers name=value, forgets expired cookies. */
+export class Client {
+  readonly jar = new Map<string, string>();
+  constructor(readonly base: string) {}
+
+  get cookieHeader(): string {
+    return [...this.jar].map(([k, v]) => `${k}=${v}`).join('; ');
+  }
+
+  async request(path: string, init: RequestInit & { headers?: Record<string, string> } = {}): Promise<Response & { text_: string }> {
+    const headers: Record<string, string> = { ...init.headers };
+    if (this.jar.size > 0 && headers.cookie === undefined) headers.cookie = this.cookieHeader;
+    const res = await fetch(this.base + path, { ...init, headers, redirect: 'manual' });
+    for (const line of res.headers.getSetCookie()) {
+      const [pair, ...attrs] = line.split(';');
+      const eq = pair!.indexOf('=');
+      const name = pair!.slice(0, eq).trim();
+      const value = pair!.slice(eq + 1).trim();
+      const expired = attrs.some((a) => /^\s*max-age=0\s*$/i.test(a) || (/^\s*expires=/i.test(a) && Date.parse(a.split('=')[1]!) <= Date.now()));
+      if (expired || value === '') this.jar.delete(name);
+      else this.jar.set(name, value);
+    }
+    const text_ = init.method === 'HEAD' ? '' : await res.text();
+    return Object.assign(res, { text_ });
+  }
+}
+
+/** The Set-Cookie values of a response whose name is `name`. */
+export function sessionCookies(res: Response, name: string): string[] {
+  return res.headers.getSetCookie().filter((c) => c.startsWith(`${name}=`));
+}
