@@ -23,6 +23,7 @@ import {
   createSessionEngine,
   fromConnectStore,
   isConnectStore,
+  resolveCookie,
   type ConnectStore,
   type CookieOptions,
   type Secret,
@@ -45,8 +46,8 @@ export interface ExpressSessionOptions {
   key?: string | undefined;
   /** A websession store or any express-session store (connect-redis, connect-pg-simple, ...). @default a websession memory store */
   store?: Store | ConnectStore | undefined;
-  /** Cookie settings; `maxAge` in milliseconds. @default { path: '/', httpOnly: true, secure: false, maxAge: null } */
-  cookie?: CookieOptions | undefined;
+  /** Cookie settings (`maxAge` in milliseconds), or a function of `req` returning them per request. @default { path: '/', httpOnly: true, secure: false, maxAge: null } */
+  cookie?: CookieOptions | ((req: IncomingMessage) => CookieOptions) | undefined;
   /** Generates session IDs; receives `req`. @default 32 random bytes, base64url */
   genid?: ((req: IncomingMessage) => string) | undefined;
   /** Trust `X-Forwarded-Proto` (true), never (false), or use Express's `req.secure` (unset). @default unset */
@@ -212,8 +213,9 @@ export function session(options: ExpressSessionOptions = {}): SessionMiddleware 
   const userStore = opts.store ?? createMemoryStore();
   const store: Store = isConnectStore(userStore) ? fromConnectStore(userStore) : userStore;
   const name = opts.name ?? opts.key ?? 'connect.sid';
-  const cookieOptions = { path: '/', httpOnly: true, secure: false, maxAge: null, ...opts.cookie };
-  const cookiePath = cookieOptions.path ?? '/';
+  const cookieDefaults: CookieOptions = { path: '/', httpOnly: true, secure: false, maxAge: null };
+  const cookieFn = typeof opts.cookie === 'function' ? opts.cookie : undefined;
+  const cookieOptions: CookieOptions = { ...cookieDefaults, ...(cookieFn ? {} : (opts.cookie as CookieOptions | undefined)) };
   const genid = opts.genid;
 
   // express-session's defaults, so that nothing changes for an app that switches.
@@ -255,7 +257,16 @@ export function session(options: ExpressSessionOptions = {}): SessionMiddleware 
     const req = request as SessionRequest;
     if (req.session) return next();
     if (!storeReady) return next();
-    if (!requestPath(req).startsWith(cookiePath)) return next();
+    // express-session 1.19's function form: options per request ('auto' values resolved too).
+    let perRequest: ReturnType<typeof resolveCookie> | undefined;
+    if (cookieFn) {
+      try {
+        perRequest = resolveCookie(name, { ...cookieDefaults, ...cookieFn(req) }, {});
+      } catch (error) {
+        return next(error);
+      }
+    }
+    if (!requestPath(req).startsWith(perRequest?.path ?? cookieOptions.path ?? '/')) return next();
     let engine = configured;
     if (!engine) {
       if (!req.secret) return next(new Error('secret option required for sessions'));
@@ -270,6 +281,7 @@ export function session(options: ExpressSessionOptions = {}): SessionMiddleware 
       secure: encrypted || (opts.proxy === undefined && req.secure === true),
       forwardedProto: Array.isArray(forwarded) ? forwarded[0] : forwarded,
       context: req,
+      cookieOptions: perRequest,
     });
     let destroyed = false;
     let facade: ExpressSession | undefined;

@@ -23,7 +23,7 @@ export { decideCookieAction, decideStoreAction } from './commit.ts';
 export type { CommitState, CommitPolicy, StoreAction, CookieAction } from './commit.ts';
 export { SessionError, storeError } from './errors.ts';
 export type { SessionErrorCode } from './errors.ts';
-export { CORE_DEFAULTS } from './options.ts';
+export { CORE_DEFAULTS, resolveCookie } from './options.ts';
 export type { SessionOptions, CookieOptions, ResolvedOptions, Secret, SameSiteOption, FreshReason, SessionEvent } from './options.ts';
 export type { Session, SessionData, RequestFacts, RegenerateOptions } from './session.ts';
 export { SessionCookie } from './session-cookie.ts';

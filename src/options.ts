@@ -143,7 +143,8 @@ function resolveSecrets(secret: unknown): Secret[] {
   });
 }
 
-function resolveCookie(name: string, input: CookieOptions | undefined, defaults: CookieOptions): ResolvedOptions['cookie'] {
+/** Resolves and validates cookie options (also used per request for the Express adapter's function form). */
+export function resolveCookie(name: string, input: CookieOptions | undefined, defaults: CookieOptions): ResolvedOptions['cookie'] {
   if (input !== undefined && (input === null || typeof input !== 'object')) fail('cookie', 'must be an object');
   const c = { ...defaults, ...input };
   if (!SAME_SITE.has(c.sameSite)) fail('cookie.sameSite', `must be true, false, 'lax', 'strict', 'none' or 'auto', got ${String(c.sameSite)}`);

@@ -25,6 +25,8 @@ export interface RequestFacts {
   forwardedProto?: string | null | undefined;
   /** Passed to `genid` (the Express adapter passes `req`, fetch hosts the `Request`). */
   context?: unknown;
+  /** Cookie settings for a session created by this request, replacing the engine's (already resolved). */
+  cookieOptions?: ResolvedOptions['cookie'] | undefined;
 }
 
 /** Engine internals a session handle works with. */
@@ -291,7 +293,7 @@ export class SessionHandle<Data extends SessionData = SessionData> implements Se
   }
 
   #newCookie(now: number): SessionCookie {
-    const c = this.#ctx.options.cookie;
+    const c = this.#facts.cookieOptions ?? this.#ctx.options.cookie;
     const secure = c.secure === 'auto' ? this.requestSecure : c.secure;
     const sameSite = c.sameSite === 'auto' ? (this.requestSecure ? 'none' : 'lax') : c.sameSite === false ? undefined : c.sameSite;
     const settings: StoredCookie = {

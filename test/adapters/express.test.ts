@@ -346,6 +346,30 @@ describe.each(flavours)('websession/express on %s', (_label, makeApp) => {
     expect((await client.request('/views')).text_).toBe('views 2');
   });
 
+  it('accepts cookie options as a function of the request and resolves auto values in it', async () => {
+    const seen: string[] = [];
+    const a = makeApp();
+    a.use(
+      session({
+        secret: SECRET,
+        resave: false,
+        saveUninitialized: false,
+        proxy: true,
+        cookie: ((req: { url?: string }) => {
+          seen.push(req.url ?? '');
+          return { secure: 'auto', sameSite: 'auto', maxAge: 1000 };
+        }) as never,
+      }),
+    );
+    routes(a);
+    const client = await serve(a);
+    const https = await client.request('/views', { headers: { 'x-forwarded-proto': 'https' } });
+    expect(sessionCookies(https, 'connect.sid')[0]).toMatch(/; Secure; SameSite=None$/);
+    const http = await new Client(client.base).request('/views');
+    expect(sessionCookies(http, 'connect.sid')[0]).toMatch(/; HttpOnly; SameSite=Lax$/);
+    expect(seen).toContain('/views');
+  });
+
   it('throws at construction for express-session option mistakes', () => {
     expect(() => session({ secret: SECRET, genid: 'x' as never })).toThrow(TypeError);
     expect(() => session({ secret: SECRET, unset: 'bogus' as never })).toThrow(TypeError);
