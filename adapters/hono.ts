@@ -1,0 +1,96 @@
+/**
+ * websession/hono: server-side sessions as Hono middleware. The session is a lazy handle:
+ * a route that never touches it costs no crypto and no store call.
+ *
+ * @example
+ * ```ts
+ * import { Hono } from 'hono';
+ * import { session, type SessionVariables } from 'websession/hono';
+ *
+ * type Data = { userId: string; views: number };
+ * const app = new Hono<{ Variables: SessionVariables<Data> }>();
+ * app.use(session<Data>({ secret: process.env.SESSION_SECRET! }));
+ * app.get('/', async (c) => {
+ *   const s = c.get('session');
+ *   const views = ((await s.get('views')) ?? 0) + 1;
+ *   await s.set('views', views);
+ *   return c.text(`views: ${views}`);
+ * });
+ * ```
+ * @module
+ */
+import type { MiddlewareHandler } from 'hono';
+import {
+  createMemoryStore,
+  createSessionEngine,
+  SessionError,
+  type Session,
+  type SessionData,
+  type SessionOptions,
+  type Store,
+} from '../src/index.ts';
+
+/** The context variables the middleware sets; read the session with `c.get('session')`. */
+export type SessionVariables<Data extends SessionData = SessionData> = {
+  session: Session<Data>;
+};
+
+/** Options of {@link session}: the core `SessionOptions`, with `store` optional. */
+export interface HonoSessionOptions extends Omit<SessionOptions, 'store'> {
+  /** Where sessions are kept. @default a memory store (`createMemoryStore()`), one per middleware */
+  store?: Store | undefined;
+}
+
+/**
+ * Creates the session middleware; it sets `c.get('session')` and, after the handler, saves the
+ * session and appends its Set-Cookie. Bad options throw `SessionError('ERR_CONFIG')` here.
+ *
+ * Defaults are the core's: cookie `sid`, `HttpOnly`, `SameSite=Lax`, `Secure` when the request is
+ * https (`proxy: true` trusts `X-Forwarded-Proto`), 30 min idle and 12 h absolute timeouts.
+ * A store failure while loading or saving is thrown as `SessionError('ERR_STORE')` to Hono's
+ * `onError`; no Set-Cookie is sent for a session that was not saved. The session is saved
+ * before the response is returned, so changes made inside a streaming callback after that
+ * are not saved. As with express-session, a session changed by a handler that then threw is
+ * still saved when `onError` answers.
+ */
+export function session<Data extends SessionData = SessionData>(
+  options: HonoSessionOptions,
+): MiddlewareHandler<{ Variables: SessionVariables<Data> }> {
+  const engine = createSessionEngine<Data>({ ...options, store: options?.store ?? createMemoryStore() });
+  return async function session(c, next) {
+    const current = engine.load(c.req.raw);
+    c.set('session', current);
+    await next();
+    // Commit is a no-op (no crypto, no store call) unless the handler used the session.
+    const res = c.res;
+    const committed = await engine.commit(current, res);
+    if (committed !== res) {
+      // The core copied a response whose headers are immutable (Response.redirect, fetch()).
+      // Hono's `c.res` setter merges the old response's headers into the new one and replaces
+      // its Set-Cookie list, which would drop ours; clearing first makes it a plain swap.
+      c.res = undefined;
+      c.res = committed;
+    }
+  };
+}
+
+/**
+ * The part of a Hono `Context` that {@link getSession} reads. Structural on purpose: Hono's
+ * `Context<E>` is invariant in `E`, so a context with more variables than the session would not
+ * be assignable to `Context<{ Variables: SessionVariables<Data> }>`.
+ */
+export interface SessionContext<Data extends SessionData = SessionData> {
+  /** The context variables; only `session` is read (its type gives `Data`). */
+  readonly var: { readonly session: Session<Data> };
+  /** Hono's `c.get`. */
+  get(key: 'session'): unknown;
+}
+
+/** Returns the request's session; throws `SessionError('ERR_STATE')` when the middleware did not run. */
+export function getSession<Data extends SessionData = SessionData>(c: SessionContext<Data>): Session<Data> {
+  const current = c.get('session') as Session<Data> | undefined;
+  if (current === undefined) {
+    throw new SessionError('ERR_STATE', 'websession/hono: no session on this context; add app.use(session({ ... })) before this route');
+  }
+  return current;
+}
