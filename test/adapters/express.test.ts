@@ -370,6 +370,43 @@ describe.each(flavours)('websession/express on %s', (_label, makeApp) => {
     expect(seen).toContain('/views');
   });
 
+  it("hands out no session while an express-session store reports 'disconnect', and again after 'connect'", async () => {
+    const store = new expressSession.MemoryStore();
+    const client = await serve(app({ store: store as never }));
+    await client.request('/views');
+    store.emit('disconnect');
+    const down = await client.request('/read');
+    expect(down.text_).toBe('views none id undefined');
+    store.emit('connect');
+    expect((await client.request('/read')).text_).toMatch(/^views 1 id /);
+  });
+
+  it('treats a stored record without a cookie as no session instead of failing the request', async () => {
+    const store = new expressSession.MemoryStore();
+    const client = await serve(app({ store: store as never }));
+    await client.request('/views');
+    const id = decodeURIComponent(client.jar.get('connect.sid')!).slice(2).split('.')[0]!;
+    (store as unknown as { sessions: Record<string, string> }).sessions[id] = JSON.stringify({ views: 5 });
+    const res = await client.request('/read');
+    expect(res.status).toBe(200);
+    expect(res.text_).toMatch(/^views none/);
+  });
+
+  it('keeps data keys that collide with methods out of the way, as express-session does', async () => {
+    const store = createMemoryStore();
+    const a = app({ store });
+    a.get('/keys', (req: AnyReq & express5.Request, res) => {
+      res.json({ keys: Object.keys(req.session!), save: typeof req.session!.save, json: JSON.parse(JSON.stringify(req.session)) });
+    });
+    const client = await serve(a);
+    await client.request('/views');
+    const body = JSON.parse((await client.request('/keys')).text_);
+    expect(body.keys).toEqual(['cookie', 'views']);
+    expect(body.save).toBe('function');
+    expect(body.json.views).toBe(1);
+    expect(body.json.cookie).toMatchObject({ path: '/', httpOnly: true, originalMaxAge: null });
+  });
+
   it('throws at construction for express-session option mistakes', () => {
     expect(() => session({ secret: SECRET, genid: 'x' as never })).toThrow(TypeError);
     expect(() => session({ secret: SECRET, unset: 'bogus' as never })).toThrow(TypeError);
