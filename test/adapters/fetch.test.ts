@@ -4,7 +4,7 @@
  * Workers-style handler gets on Node), driven with fetch(). Engine caching per `env` is
  * tested by calling the handler directly, as Workers, Deno and Bun do.
  */
-import type { Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { createAdaptorServer } from '@hono/node-server';
@@ -99,6 +99,9 @@ const routes: SessionFetchHandler<Data> = async (request, s) => {
       await s.set('views', 7);
       // Immutable headers: the core copies the response to add the cookie.
       return Response.redirect(new URL('/me', url).href, 302);
+    case 'GET /proxy':
+      await s.set('views', 9);
+      return fetch(request.headers.get('x-upstream')!);
     default:
       return new Response('not found', { status: 404 });
   }
@@ -156,6 +159,29 @@ async function call(
 /** `name=value` of the session cookie among Set-Cookie values, or undefined. */
 function sid(setCookie: string[]): string | undefined {
   return setCookie.find((c) => c.startsWith('sid='))?.split(';', 1)[0];
+}
+
+/** An upstream origin whose responses carry their own Set-Cookie and Vary, for proxying through fetch(). */
+async function startUpstream(): Promise<Running> {
+  const server = createServer((_req, res) => {
+    res.setHeader('set-cookie', ['up=1; Path=/']);
+    res.setHeader('vary', 'Accept-Encoding');
+    res.setHeader('content-type', 'text/plain');
+    res.end('from upstream');
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  const handle: Running = {
+    url: `http://127.0.0.1:${port}`,
+    errors: [],
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+  running.push(handle);
+  return handle;
 }
 
 const unhandled: unknown[] = [];
@@ -342,6 +368,20 @@ describe('withSession (websession/fetch) over HTTP', () => {
     const cookie = sid(res.setCookie);
     expect(cookie).toBeDefined();
     expect((await call(server, '/visit', { cookie })).json()).toMatchObject({ views: 8 });
+  });
+
+  it('adds the cookie to a fetch()ed response (immutable headers) and keeps its Set-Cookie and Vary', async () => {
+    const upstream = await startUpstream();
+    const server = await start();
+    const res = await call(server, '/proxy', { headers: { 'x-upstream': upstream.url } });
+    expect(res.res.status).toBe(200);
+    expect(res.body).toBe('from upstream');
+    expect(res.setCookie).toHaveLength(2);
+    expect(res.setCookie[0]).toBe('up=1; Path=/');
+    const cookie = sid(res.setCookie);
+    expect(cookie).toBeDefined();
+    expect(res.res.headers.get('vary')).toBe('Accept-Encoding, Cookie');
+    expect((await call(server, '/visit', { cookie })).json()).toMatchObject({ views: 10 });
   });
 
   it('makes no store call and sends no cookie on a route that never touches the session', async () => {

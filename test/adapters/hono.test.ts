@@ -3,7 +3,7 @@
  * driven with fetch(). The last block compiles this file with the TypeScript compiler, so the
  * type-level checks in `typeChecks()` (typed `c.get('session')`) really run.
  */
-import type { Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { serve } from '@hono/node-server';
@@ -109,6 +109,12 @@ function buildApp(options: Partial<HonoSessionOptions> = {}, { onError = true } 
     // hand the copy to Hono without its header merge dropping our Set-Cookie.
     return Response.redirect(new URL('/me', c.req.url).href, 302);
   });
+  app.get('/proxy', async (c) => {
+    await c.get('session').set('views', 9);
+    // A fetch()ed response has immutable headers and, here, its own Set-Cookie and Vary: Hono's
+    // c.res setter would let them overwrite ours if the adapter assigned the copy naively.
+    return fetch(c.req.header('x-upstream')!);
+  });
   return { app, errors };
 }
 
@@ -151,6 +157,28 @@ async function call(
 /** `name=value` of the session cookie among Set-Cookie values, or undefined. */
 function sid(setCookie: string[]): string | undefined {
   return setCookie.find((c) => c.startsWith('sid='))?.split(';', 1)[0];
+}
+
+/** An upstream origin whose responses carry their own Set-Cookie and Vary, for proxying through fetch(). */
+async function startUpstream(): Promise<Running> {
+  const server = createServer((_req, res) => {
+    res.setHeader('set-cookie', ['up=1; Path=/']);
+    res.setHeader('vary', 'Accept-Encoding');
+    res.setHeader('content-type', 'text/plain');
+    res.end('from upstream');
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  const handle: Running = {
+    url: `http://127.0.0.1:${port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+  running.push(handle);
+  return handle;
 }
 
 const unhandled: unknown[] = [];
@@ -365,6 +393,20 @@ describe('session (websession/hono) over HTTP', () => {
     const cookie = sid(res.setCookie);
     expect(cookie).toBeDefined();
     expect((await call(server, '/visit', { cookie })).json()).toMatchObject({ views: 8 });
+  });
+
+  it('adds the cookie to a fetch()ed response (immutable headers) and keeps its Set-Cookie and Vary', async () => {
+    const upstream = await startUpstream();
+    const server = await start(buildApp().app);
+    const res = await call(server, '/proxy', { headers: { 'x-upstream': upstream.url } });
+    expect(res.res.status).toBe(200);
+    expect(res.body).toBe('from upstream');
+    expect(res.setCookie).toHaveLength(2);
+    expect(res.setCookie[0]).toBe('up=1; Path=/');
+    const cookie = sid(res.setCookie);
+    expect(cookie).toBeDefined();
+    expect(res.res.headers.get('vary')).toBe('Accept-Encoding, Cookie');
+    expect((await call(server, '/visit', { cookie })).json()).toMatchObject({ views: 10 });
   });
 
   it('makes no store call and sends no cookie on a route that never touches the session', async () => {
