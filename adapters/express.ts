@@ -103,8 +103,22 @@ export interface SessionRequest extends IncomingMessage {
 }
 
 type Next = (err?: unknown) => void;
-/** An Express/Connect middleware. */
-export type SessionMiddleware = (req: IncomingMessage, res: ServerResponse, next: Next) => void;
+/** An Express/Connect middleware, with the engine behind it (for listing and revoking sessions). */
+export interface SessionMiddleware {
+  (req: IncomingMessage, res: ServerResponse, next: Next): void;
+  /** The engine, when a `secret` option was given (with cookie-parser's `req.secret` there is one per secret). */
+  readonly engine: SessionEngine | undefined;
+}
+
+const handles = new WeakMap<IncomingMessage, Session>();
+
+/**
+ * The websession handle behind `req.session`, for what express-session has no API for:
+ * `setUser()` (per-user listing), `flash()`, `freshReason`, `regenerate({ keepData })`.
+ */
+export function getSession(req: IncomingMessage): Session | undefined {
+  return handles.get(req);
+}
 
 const METHODS = new Set(['id', 'cookie', 'regenerate', 'destroy', 'reload', 'save', 'touch', 'resetMaxAge']);
 const warned = new Set<string>();
@@ -253,7 +267,7 @@ export function session(options: ExpressSessionOptions = {}): SessionMiddleware 
     });
   }
 
-  return function sessionMiddleware(request, res, next) {
+  const middleware = function sessionMiddleware(request: IncomingMessage, res: ServerResponse, next: Next): void {
     const req = request as SessionRequest;
     if (req.session) return next();
     if (!storeReady) return next();
@@ -320,11 +334,13 @@ export function session(options: ExpressSessionOptions = {}): SessionMiddleware 
         });
         req.session = facade;
         req.sessionID = current.id;
+        handles.set(req, current);
         next();
       },
       (error: unknown) => next(error),
     );
   };
+  return Object.assign(middleware, { engine: configured });
 }
 
 export default session;

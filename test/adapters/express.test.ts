@@ -3,7 +3,7 @@ import express5 from 'express';
 import expressSession from 'express-session';
 import express4 from 'express4';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import session, { type ExpressSessionOptions } from '../../adapters/express.ts';
+import session, { getSession, type ExpressSessionOptions } from '../../adapters/express.ts';
 import { createMemoryStore, createSigner } from '../../src/index.ts';
 import { Client, listen, sessionCookies, type Listening } from '../helpers/http.ts';
 
@@ -405,6 +405,34 @@ describe.each(flavours)('websession/express on %s', (_label, makeApp) => {
     expect(body.save).toBe('function');
     expect(body.json.views).toBe(1);
     expect(body.json.cookie).toMatchObject({ path: '/', httpOnly: true, originalMaxAge: null });
+  });
+
+  it("lists a user's sessions and signs them out everywhere but here through the engine", async () => {
+    const a = makeApp();
+    const middleware = session({ secret: SECRET, resave: false, saveUninitialized: false });
+    a.use(middleware);
+    a.get('/signin', async (req: AnyReq & express5.Request, res) => {
+      await req.session!.regenerate();
+      req.session!.user = 'bob';
+      await getSession(req)!.setUser('bob');
+      res.send('ok');
+    });
+    a.get('/mine', async (req: AnyReq & express5.Request, res) => {
+      const list = await middleware.engine!.listSessions('bob');
+      res.json(list.map((s) => s.id === req.sessionID));
+    });
+    a.get('/others-out', async (req: AnyReq & express5.Request, res) => {
+      res.json(await middleware.engine!.destroyUserSessions('bob', { exceptId: req.sessionID }));
+    });
+    routes(a);
+    const laptop = await serve(a);
+    const phone = new Client(laptop.base);
+    await laptop.request('/signin');
+    await phone.request('/signin');
+    expect(JSON.parse((await laptop.request('/mine')).text_).sort()).toEqual([false, true]);
+    expect(JSON.parse((await laptop.request('/others-out')).text_)).toBe(1);
+    expect((await phone.request('/read')).text_).toMatch(/^views none/);
+    expect(JSON.parse((await laptop.request('/mine')).text_)).toEqual([true]);
   });
 
   it('throws at construction for express-session option mistakes', () => {
