@@ -385,7 +385,8 @@ export class SessionHandle<Data extends SessionData = SessionData> implements Se
   async regenerate(options?: RegenerateOptions): Promise<void> {
     await this.load();
     const { options: engineOptions } = this.#ctx;
-    const oldId = this.#cookieId;
+    // The cookie's ID, and an ID already written by save() in this request (else it stays behind as an orphan).
+    const oldIds = new Set([this.#cookieId, this.#savedId].filter((x): x is string => x !== undefined));
     const keep = options?.keepData === true;
     const data = keep ? this.#data : Object.create(null);
     const flashes = keep ? this.#meta.f : undefined;
@@ -394,7 +395,7 @@ export class SessionHandle<Data extends SessionData = SessionData> implements Se
     const id = await genid(this.#facts.context);
     if (typeof id !== 'string' || id.length === 0) throw new SessionError('ERR_CONFIG', 'websession: option genid must return a non-empty string');
     // Session fixation: the ID an attacker may have planted stops working once the user signs in.
-    if (oldId !== undefined) await this.#ctx.call('destroy', () => engineOptions.store.destroy(oldId));
+    for (const oldId of oldIds) await this.#ctx.call('destroy', () => engineOptions.store.destroy(oldId));
     const now = Date.now();
     this.#id = id;
     this.#data = data;
@@ -473,7 +474,9 @@ export class SessionHandle<Data extends SessionData = SessionData> implements Se
     const record: SessionRecord = { cookie: this.#cookie!.toJSON() };
     for (const key of Object.keys(this.#data)) {
       if (key === 'cookie' || key === '_ws') continue;
-      record[key] = this.#data[key];
+      // Plain assignment of '__proto__' would set the record's prototype and drop the value from the JSON.
+      if (key === '__proto__') Object.defineProperty(record, key, { value: this.#data[key], enumerable: true, writable: true, configurable: true });
+      else record[key] = this.#data[key];
     }
     const meta: RecordMeta = { c: this.#meta.c, a: now, v: this.#meta.v + 1 };
     if (this.#meta.u !== undefined) meta.u = this.#meta.u;

@@ -1,5 +1,9 @@
-import { describe, expect, it } from 'vitest';
-import { createMemoryStore, createSessionEngine } from '../src/index.ts';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { createMemoryStore, createSessionEngine, createSigner, SessionError } from '../src/index.ts';
+import type { SessionEvent, SessionOptions, SessionRecord, Store } from '../src/index.ts';
+
+const SECRET = 'a'.repeat(32);
+const OLD_SECRET = 'o'.repeat(32);
 
 describe('createSessionEngine over Request/Response', () => {
   it('creates a session on a write and reads it back on the next request', async () => {
@@ -19,5 +23,595 @@ describe('createSessionEngine over Request/Response', () => {
     expect(second.isNew).toBe(false);
     const res2 = await engine.commit(second, new Response('ok'));
     expect(res2.headers.getSetCookie()).toEqual([]);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Helpers: a real memory store (no sweep timer), real Requests and Responses.
+
+function setup(options: Partial<SessionOptions> = {}, store: Store = createMemoryStore({ sweepInterval: 0 })) {
+  const events: SessionEvent[] = [];
+  const engine = createSessionEngine({ secret: SECRET, store, onEvent: (e) => events.push(e), ...options } as SessionOptions);
+  return { engine, store, events };
+}
+
+function request(cookie?: string, url = 'https://app.test/', headers: Record<string, string> = {}): Request {
+  return new Request(url, { headers: cookie === undefined ? headers : { ...headers, cookie } });
+}
+
+/** The `name=value` pair of the session cookie a response sets, or undefined. */
+function sessionCookie(res: Response, name = 'sid'): string | undefined {
+  return res.headers
+    .getSetCookie()
+    .map((c) => c.split(';')[0]!)
+    .find((pair) => pair.startsWith(`${name}=`));
+}
+
+/** The session ID inside a `name=value` pair (unverified: for assertions only). */
+function idOf(pair: string): string {
+  const value = decodeURIComponent(pair.slice(pair.indexOf('=') + 1));
+  expect(value.startsWith('s:')).toBe(true);
+  return value.slice(2, value.lastIndexOf('.'));
+}
+
+async function signedCookie(id: string, secret = SECRET, name = 'sid'): Promise<string> {
+  return `${name}=${encodeURIComponent(`s:${await createSigner([secret]).sign(id)}`)}`;
+}
+
+/** Runs one request: loads, lets `handler` use the session, commits onto a 200 response. */
+async function visit<T>(
+  engine: ReturnType<typeof setup>['engine'],
+  cookie: string | undefined,
+  handler: (session: ReturnType<ReturnType<typeof setup>['engine']['load']>) => Promise<T>,
+  url?: string,
+  headers?: Record<string, string>,
+): Promise<{ res: Response; result: T; cookie: string | undefined }> {
+  const session = engine.load(request(cookie, url, headers));
+  const result = await handler(session);
+  const res = await engine.commit(session, new Response('ok'));
+  return { res, result, cookie: sessionCookie(res) ?? cookie };
+}
+
+/** A store with no expiry of its own: it returns whatever was written, however old. */
+function naiveStore(): Store & { records: Map<string, SessionRecord> } {
+  const records = new Map<string, SessionRecord>();
+  return {
+    records,
+    capabilities: { nativeTtl: false, consistency: 'strong', compareAndSet: false, listing: false },
+    async get(id) {
+      const r = records.get(id);
+      return r === undefined ? undefined : structuredClone(r);
+    },
+    async set(id, record) {
+      records.set(id, JSON.parse(JSON.stringify(record)) as SessionRecord);
+    },
+    async destroy(id) {
+      records.delete(id);
+    },
+    async touch(id, record) {
+      const stored = records.get(id);
+      if (!stored) return;
+      stored.cookie = JSON.parse(JSON.stringify(record.cookie)) as SessionRecord['cookie'];
+      if (stored._ws && record._ws) stored._ws.a = record._ws.a;
+    },
+  };
+}
+
+afterEach(() => {
+  vi.restoreAllMocks();
+  vi.useRealTimers();
+});
+
+describe('createSessionEngine', () => {
+  describe('new and returning visitors', () => {
+    it('stores a new session in express-session layout with the engine metadata under _ws', async () => {
+      const { engine, store } = setup({ cookie: { maxAge: 60_000 } });
+      const { res } = await visit(engine, undefined, async (s) => s.set('user', { name: 'ada' }));
+      const id = idOf(sessionCookie(res)!);
+      expect(id).toMatch(/^[A-Za-z0-9_-]{43}$/);
+      const record = await store.get(id);
+      expect(record).toMatchObject({
+        user: { name: 'ada' },
+        cookie: { originalMaxAge: 60_000, path: '/', httpOnly: true, secure: true, sameSite: 'lax' },
+        _ws: { v: 1 },
+      });
+      expect(typeof record!.cookie.expires).toBe('string');
+      expect(Object.keys(record!).sort()).toEqual(['_ws', 'cookie', 'user']);
+    });
+
+    it('gives two visitors two different sessions', async () => {
+      const { engine } = setup();
+      const a = await visit(engine, undefined, async (s) => s.set('n', 1));
+      const b = await visit(engine, undefined, async (s) => s.set('n', 2));
+      expect(idOf(a.cookie!)).not.toBe(idOf(b.cookie!));
+      expect((await visit(engine, a.cookie, (s) => s.get('n'))).result).toBe(1);
+      expect((await visit(engine, b.cookie, (s) => s.get('n'))).result).toBe(2);
+    });
+
+    it('does not store or send a new session nothing was written to (saveUninitialized false)', async () => {
+      const { engine, store } = setup();
+      const set = vi.spyOn(store, 'set');
+      const { res, result } = await visit(engine, undefined, (s) => s.get('anything'));
+      expect(result).toBeUndefined();
+      expect(res.headers.getSetCookie()).toEqual([]);
+      expect(res.headers.get('vary')).toBeNull();
+      expect(res.headers.get('cache-control')).toBeNull();
+      expect(set).not.toHaveBeenCalled();
+    });
+
+    it('stores and sends an untouched new session with saveUninitialized true', async () => {
+      const { engine, store } = setup({ saveUninitialized: true });
+      const set = vi.spyOn(store, 'set');
+      const { res } = await visit(engine, undefined, (s) => s.load());
+      expect(sessionCookie(res)).toBeDefined();
+      expect(set).toHaveBeenCalledTimes(1);
+    });
+
+    it('re-sends the cookie of a returning visitor whose data changed, with a fresh expiry', async () => {
+      vi.useFakeTimers({ now: Date.UTC(2030, 0, 1) });
+      const { engine } = setup({ cookie: { maxAge: 60_000 } });
+      const first = await visit(engine, undefined, async (s) => s.set('n', 1));
+      vi.advanceTimersByTime(10_000);
+      const second = await visit(engine, first.cookie, async (s) => s.set('n', 2));
+      const header = second.res.headers.getSetCookie()[0]!;
+      expect(header).toContain('Expires=Tue, 01 Jan 2030 00:01:10 GMT');
+      expect(header).toContain('Max-Age=60');
+      expect(idOf(second.cookie!)).toBe(idOf(first.cookie!));
+    });
+
+    it('accepts request facts instead of a Request', async () => {
+      const { engine } = setup();
+      const first = await visit(engine, undefined, async (s) => s.set('n', 7));
+      const session = engine.load({ cookie: first.cookie, secure: true });
+      expect(await session.get('n')).toBe(7);
+      expect(await engine.commit(session)).toEqual({ setCookie: [], vary: false, cacheControl: false });
+    });
+
+    it('returns the headers to send when committed without a Response', async () => {
+      const { engine } = setup();
+      const session = engine.load(request());
+      await session.set('n', 1);
+      const result = await engine.commit(session);
+      expect(result.setCookie).toHaveLength(1);
+      expect(result.setCookie[0]).toMatch(/^sid=s%3A/);
+      expect(result.vary).toBe(true);
+      expect(result.cacheControl).toBe(true);
+    });
+  });
+
+  describe('fresh reasons', () => {
+    it('reports absent for a request without the cookie', async () => {
+      const { engine, events } = setup();
+      const s = await engine.load(request('other=1')).load();
+      expect(s.isNew).toBe(true);
+      expect(s.freshReason).toBe('absent');
+      expect(events).toContainEqual({ type: 'create', reason: 'absent' });
+    });
+
+    it.each([
+      ['signed with another secret', async () => signedCookie('some-id', 'another secret that is long enough')],
+      ['unsigned', async () => 'sid=some-id'],
+      ['tampered', async () => (await signedCookie('some-id')).replace('some-id', 'some-ie')],
+      ['garbage', async () => 'sid=%%%'],
+    ])('reports bad-signature for a cookie that is %s, without reading the store', async (_label, make) => {
+      const { engine, store } = setup();
+      const get = vi.spyOn(store, 'get');
+      const s = await engine.load(request(await make())).load();
+      expect(s.freshReason).toBe('bad-signature');
+      expect(s.isNew).toBe(true);
+      expect(get).not.toHaveBeenCalled();
+    });
+
+    it('reports not-found for a signed ID the store does not know, and never adopts it', async () => {
+      const { engine, store } = setup();
+      const set = vi.spyOn(store, 'set');
+      const planted = await signedCookie('attacker-chosen-id');
+      const { res } = await visit(engine, planted, async (s) => {
+        await s.load();
+        expect(s.freshReason).toBe('not-found');
+        expect(s.id).not.toBe('attacker-chosen-id');
+        await s.set('n', 1);
+      });
+      expect(idOf(sessionCookie(res)!)).not.toBe('attacker-chosen-id');
+      expect(await store.get('attacker-chosen-id')).toBeUndefined();
+      expect(set.mock.calls.map(([id]) => id)).not.toContain('attacker-chosen-id');
+    });
+
+    it('reports expired for a record the store still returns after its cookie expired, and deletes it', async () => {
+      vi.useFakeTimers({ now: Date.UTC(2030, 0, 1) });
+      const store = naiveStore();
+      const { engine } = setup({ cookie: { maxAge: 60_000 }, idleTimeout: null, absoluteTimeout: null }, store);
+      const first = await visit(engine, undefined, async (s) => s.set('n', 1));
+      const id = idOf(first.cookie!);
+      vi.advanceTimersByTime(60_000);
+      const destroy = vi.spyOn(store, 'destroy');
+      const s = await engine.load(request(first.cookie)).load();
+      expect(s.freshReason).toBe('expired');
+      expect(await s.get('n')).toBeUndefined();
+      await vi.waitFor(() => expect(destroy).toHaveBeenCalledWith(id));
+      expect(store.records.has(id)).toBe(false);
+    });
+
+    it("reports store-error with onStoreError 'anonymous', and never writes that session", async () => {
+      const { engine, store, events } = setup({ onStoreError: 'anonymous', saveUninitialized: true });
+      const first = await visit(engine, undefined, async (s) => s.set('n', 1));
+      vi.spyOn(store, 'get').mockRejectedValue(new Error('connection refused'));
+      const set = vi.spyOn(store, 'set');
+      const destroy = vi.spyOn(store, 'destroy');
+      events.length = 0;
+      const { res } = await visit(engine, first.cookie, async (s) => {
+        await s.load();
+        expect(s.freshReason).toBe('store-error');
+        expect(s.isNew).toBe(true);
+        await s.set('n', 99);
+      });
+      expect(res.headers.getSetCookie()).toEqual([]);
+      expect(set).not.toHaveBeenCalled();
+      expect(destroy).not.toHaveBeenCalled();
+      expect(events.map((e) => e.type)).toEqual(['error', 'create']);
+      expect(events[1]).toEqual({ type: 'create', reason: 'store-error' });
+      vi.mocked(store.get).mockRestore();
+      expect((await visit(engine, first.cookie, (s) => s.get('n'))).result).toBe(1);
+    });
+
+    it("rejects with SessionError ERR_STORE carrying the cause with onStoreError 'fail' (the default)", async () => {
+      const { engine, store } = setup();
+      const first = await visit(engine, undefined, async (s) => s.set('n', 1));
+      const cause = new Error('connection refused');
+      vi.spyOn(store, 'get').mockRejectedValue(cause);
+      const session = engine.load(request(first.cookie));
+      const error = await session.get('n').then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(error).toBeInstanceOf(SessionError);
+      expect(error).toMatchObject({ code: 'ERR_STORE', cause });
+      expect((error as Error).message).toContain('connection refused');
+    });
+
+    it('rejects with ERR_STORE when the store does not answer within storeTimeout', async () => {
+      const { engine, store } = setup({ storeTimeout: 30 });
+      const first = await visit(engine, undefined, async (s) => s.set('n', 1));
+      vi.spyOn(store, 'get').mockReturnValue(new Promise(() => {}));
+      const error = await engine
+        .load(request(first.cookie))
+        .load()
+        .then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+      expect(error).toBeInstanceOf(SessionError);
+      expect(error).toMatchObject({ code: 'ERR_STORE' });
+      expect((error as Error).message).toContain('timed out');
+    });
+  });
+
+  describe('duplicate cookies', () => {
+    it('uses the first cookie that verifies and loads, whatever comes before it', async () => {
+      const { engine } = setup();
+      const a = await visit(engine, undefined, async (s) => s.set('who', 'a'));
+      const b = await visit(engine, undefined, async (s) => s.set('who', 'b'));
+      const header = ['sid=garbage', await signedCookie('unknown-id'), await signedCookie('x', 'wrong secret, long enough......'), a.cookie, b.cookie].join('; ');
+      const s = await engine.load(request(header)).load();
+      expect(await s.get('who')).toBe('a');
+      expect(s.isNew).toBe(false);
+    });
+
+    it('reports not-found when every verified duplicate is unknown', async () => {
+      const { engine } = setup();
+      const header = [await signedCookie('one'), await signedCookie('two')].join('; ');
+      expect((await engine.load(request(header)).load()).freshReason).toBe('not-found');
+    });
+  });
+
+  describe('secret rotation', () => {
+    it('loads a cookie signed with an older secret and re-signs it with the first secret', async () => {
+      const store = createMemoryStore({ sweepInterval: 0 });
+      const before = setup({ secret: OLD_SECRET }, store).engine;
+      const first = await visit(before, undefined, async (s) => s.set('n', 1));
+      const { engine, events } = setup({ secret: [SECRET, OLD_SECRET] }, store);
+      const { res, result } = await visit(engine, first.cookie, (s) => s.get('n'));
+      expect(result).toBe(1);
+      const resigned = sessionCookie(res);
+      expect(resigned).toBeDefined();
+      expect(resigned).toBe(await signedCookie(idOf(first.cookie!), SECRET));
+      expect(events.map((e) => e.type)).toContain('re-sign');
+      // The re-signed cookie works where only the new secret is known, and is not re-sent again.
+      const onlyNew = setup({ secret: SECRET }, store).engine;
+      expect((await visit(onlyNew, resigned, (s) => s.get('n'))).result).toBe(1);
+      const again = await visit(engine, resigned, (s) => s.get('n'));
+      expect(again.res.headers.getSetCookie()).toEqual([]);
+    });
+
+    it('does not load a cookie signed with a secret no longer configured', async () => {
+      const store = createMemoryStore({ sweepInterval: 0 });
+      const first = await visit(setup({ secret: OLD_SECRET }, store).engine, undefined, async (s) => s.set('n', 1));
+      const s = await setup({ secret: SECRET }, store).engine.load(request(first.cookie)).load();
+      expect(s.freshReason).toBe('bad-signature');
+    });
+  });
+
+  describe('laziness', () => {
+    it('costs no crypto and no store call for a session that is never used', async () => {
+      const { engine, store } = setup({ saveUninitialized: true, rolling: true });
+      const existing = await visit(engine, undefined, async (s) => s.set('n', 1));
+      const spies = [
+        vi.spyOn(crypto.subtle, 'verify'),
+        vi.spyOn(crypto.subtle, 'sign'),
+        vi.spyOn(crypto.subtle, 'importKey'),
+        vi.spyOn(store, 'get'),
+        vi.spyOn(store, 'set'),
+        vi.spyOn(store, 'destroy'),
+        vi.spyOn(store, 'touch' as never),
+      ];
+      for (const cookie of [undefined, existing.cookie]) {
+        const original = new Response('untouched', { headers: { 'x-app': '1' } });
+        const session = engine.load(request(cookie));
+        const res = await engine.commit(session, original);
+        expect(res).toBe(original);
+        expect(res.headers.getSetCookie()).toEqual([]);
+        expect(res.headers.get('vary')).toBeNull();
+      }
+      for (const spy of spies) expect(spy).not.toHaveBeenCalled();
+    });
+
+    it('loads at most once per request however many calls race', async () => {
+      const { engine, store } = setup();
+      const existing = await visit(engine, undefined, async (s) => s.set('n', 1));
+      const get = vi.spyOn(store, 'get');
+      const session = engine.load(request(existing.cookie));
+      const values = await Promise.all([session.get('n'), session.get('n'), session.has('n'), session.load().then(() => session.get('n'))]);
+      expect(values).toEqual([1, 1, true, 1]);
+      expect(get).toHaveBeenCalledTimes(1);
+    });
+
+    it('throws ERR_STATE when id or data are read before load', () => {
+      const { engine } = setup();
+      const session = engine.load(request());
+      expect(() => session.id).toThrow(SessionError);
+      expect(() => session.data).toThrow(expect.objectContaining({ code: 'ERR_STATE' }));
+    });
+  });
+
+  describe('secure cookies and proxies', () => {
+    it('sends no Set-Cookie and stores nothing for a new Secure session on plain http', async () => {
+      const { engine, store, events } = setup({ cookie: { secure: true }, saveUninitialized: true });
+      const set = vi.spyOn(store, 'set');
+      const { res } = await visit(engine, undefined, async (s) => s.set('n', 1), 'http://app.test/');
+      expect(res.headers.getSetCookie()).toEqual([]);
+      expect(set).not.toHaveBeenCalled();
+      expect(events.map((e) => e.type)).toContain('skip-undeliverable');
+    });
+
+    it("leaves Secure off on plain http with secure 'auto' (the default) and sets it on https", async () => {
+      const { engine } = setup();
+      const plain = await visit(engine, undefined, async (s) => s.set('n', 1), 'http://app.test/');
+      expect(plain.res.headers.getSetCookie()[0]).not.toContain('Secure');
+      const tls = await visit(engine, undefined, async (s) => s.set('n', 1), 'https://app.test/');
+      expect(tls.res.headers.getSetCookie()[0]).toContain('; Secure');
+    });
+
+    it.each([
+      ['https', true],
+      ['HTTPS', true],
+      ['https, http', true],
+      [' https ,http', true],
+      ['http', false],
+      ['http, https', false],
+      ['', false],
+    ])('with proxy: true trusts X-Forwarded-Proto %j (secure: %s)', async (proto, secure) => {
+      const { engine, store } = setup({ proxy: true, cookie: { secure: true } });
+      const set = vi.spyOn(store, 'set');
+      const { res } = await visit(engine, undefined, async (s) => s.set('n', 1), 'http://app.test/', { 'x-forwarded-proto': proto });
+      expect(sessionCookie(res) !== undefined).toBe(secure);
+      expect(set).toHaveBeenCalledTimes(secure ? 1 : 0);
+    });
+
+    it.each([undefined, false])('with proxy %s ignores X-Forwarded-Proto', async (proxy) => {
+      const { engine } = setup({ proxy, cookie: { secure: true } });
+      const { res } = await visit(engine, undefined, async (s) => s.set('n', 1), 'http://app.test/', { 'x-forwarded-proto': 'https' });
+      expect(res.headers.getSetCookie()).toEqual([]);
+      const auto = setup({ proxy }).engine;
+      const autoRes = await visit(auto, undefined, async (s) => s.set('n', 1), 'http://app.test/', { 'x-forwarded-proto': 'https' });
+      expect(autoRes.res.headers.getSetCookie()[0]).not.toContain('Secure');
+    });
+
+    it("resolves secure 'auto' and sameSite 'auto' from a trusted X-Forwarded-Proto", async () => {
+      const { engine } = setup({ proxy: true, cookie: { sameSite: 'auto' } });
+      const viaProxy = await visit(engine, undefined, async (s) => s.set('n', 1), 'http://app.test/', { 'x-forwarded-proto': 'https' });
+      expect(viaProxy.res.headers.getSetCookie()[0]).toMatch(/; Secure; SameSite=None$/);
+      const plain = await visit(engine, undefined, async (s) => s.set('n', 1), 'http://app.test/');
+      expect(plain.res.headers.getSetCookie()[0]).toMatch(/; HttpOnly; SameSite=Lax$/);
+    });
+  });
+
+  describe('response headers', () => {
+    async function committed(response: Response): Promise<Response> {
+      const { engine } = setup();
+      const session = engine.load(request());
+      await session.set('n', 1);
+      return engine.commit(session, response);
+    }
+
+    it("keeps the app's own Cache-Control", async () => {
+      const res = await committed(new Response('ok', { headers: { 'cache-control': 'no-store' } }));
+      expect(res.headers.get('cache-control')).toBe('no-store');
+    });
+
+    it('appends Cookie to an existing Vary and does not repeat it', async () => {
+      expect((await committed(new Response('ok', { headers: { vary: 'Accept-Encoding' } }))).headers.get('vary')).toBe('Accept-Encoding, Cookie');
+      expect((await committed(new Response('ok', { headers: { vary: 'cookie' } }))).headers.get('vary')).toBe('cookie');
+      expect((await committed(new Response('ok', { headers: { vary: '*' } }))).headers.get('vary')).toBe('*');
+    });
+
+    it("keeps the app's own Set-Cookie values, each as a separate header", async () => {
+      const headers = new Headers();
+      headers.append('set-cookie', 'theme=dark; Path=/');
+      headers.append('set-cookie', 'lang=en; Path=/');
+      const res = await committed(new Response('ok', { headers }));
+      const all = res.headers.getSetCookie();
+      expect(all).toHaveLength(3);
+      expect(all.slice(0, 2)).toEqual(['theme=dark; Path=/', 'lang=en; Path=/']);
+      expect(all[2]).toMatch(/^sid=s%3A/);
+    });
+
+    it('copies a redirect Response, whose headers are immutable, keeping status and Location', async () => {
+      const original = Response.redirect('https://app.test/home', 303);
+      expect(() => original.headers.append('x', '1')).toThrow();
+      const res = await committed(original);
+      expect(res).not.toBe(original);
+      expect(res.status).toBe(303);
+      expect(res.headers.get('location')).toBe('https://app.test/home');
+      expect(sessionCookie(res)).toBeDefined();
+      expect(res.headers.get('vary')).toBe('Cookie');
+    });
+
+    it('copies a Response whose headers refuse changes, keeping status, headers and body', async () => {
+      const original = new Response('payload', { status: 201, statusText: 'Created', headers: { 'x-app': '1', 'content-type': 'text/plain' } });
+      const refuse = () => {
+        throw new TypeError('immutable');
+      };
+      Object.defineProperties(original.headers, { append: { value: refuse }, set: { value: refuse }, delete: { value: refuse } });
+      const res = await committed(original);
+      expect(res).not.toBe(original);
+      expect(res.status).toBe(201);
+      expect(res.statusText).toBe('Created');
+      expect(res.headers.get('x-app')).toBe('1');
+      expect(sessionCookie(res)).toBeDefined();
+      expect(await res.text()).toBe('payload');
+    });
+  });
+
+  describe('genid', () => {
+    it.each([
+      ['a synchronous', () => 'fixed-id'],
+      ['an asynchronous', async () => 'fixed-id'],
+    ])('uses %s genid for new sessions', async (_label, genid) => {
+      const { engine, store } = setup({ genid });
+      const { res } = await visit(engine, undefined, async (s) => s.set('n', 1));
+      expect(sessionCookie(res)).toBe(await signedCookie('fixed-id'));
+      expect(await store.get('fixed-id')).toMatchObject({ n: 1 });
+    });
+
+    it('writes the exact express-session cookie value for a custom ID', async () => {
+      vi.spyOn(console, 'warn').mockImplementation(() => {});
+      const { engine } = setup({ genid: () => 'apple', secret: 'keyboard cat' });
+      const { res } = await visit(engine, undefined, async (s) => s.set('n', 1));
+      expect(sessionCookie(res)).toBe('sid=s%3Aapple.D8Y%2BpkTAmeR0PobOhY4G97PRW%2Bj7bUnP%2F5m6%2FOn1MCU');
+    });
+
+    it.each([
+      ['an empty string', () => ''],
+      ['a number', () => 42 as unknown as string],
+      ['a rejected promise', async () => Promise.reject(new Error('no id'))],
+    ])('fails the load when genid returns %s', async (_label, genid) => {
+      const { engine } = setup({ genid });
+      await expect(engine.load(request()).load()).rejects.toThrow();
+    });
+  });
+
+  describe('onEvent', () => {
+    it('reports create, save, load, touch, regenerate and destroy without the session ID', async () => {
+      const { engine, events } = setup();
+      const first = await visit(engine, undefined, async (s) => s.set('n', 1));
+      expect(events).toEqual([{ type: 'create', reason: 'absent' }, { type: 'save' }]);
+      events.length = 0;
+      await visit(engine, first.cookie, (s) => s.get('n'));
+      expect(events).toEqual([{ type: 'load' }, { type: 'touch' }]);
+      events.length = 0;
+      const second = await visit(engine, first.cookie, (s) => s.regenerate());
+      expect(events).toEqual([{ type: 'load' }, { type: 'regenerate' }, { type: 'save' }]);
+      events.length = 0;
+      await visit(engine, second.cookie, (s) => s.destroy());
+      expect(events).toEqual([{ type: 'load' }, { type: 'destroy' }]);
+      const ids = [idOf(first.cookie!), idOf(second.cookie!)];
+      for (const id of ids) expect(JSON.stringify(events)).not.toContain(id);
+    });
+
+    it('keeps serving when the event hook throws', async () => {
+      const engine = createSessionEngine({
+        secret: SECRET,
+        store: createMemoryStore({ sweepInterval: 0 }),
+        onEvent: () => {
+          throw new Error('logger down');
+        },
+      });
+      const session = engine.load(request());
+      await session.set('n', 1);
+      expect(sessionCookie(await engine.commit(session, new Response('ok')))).toBeDefined();
+    });
+  });
+});
+
+describe('createSessionEngine end to end against the express-session matrix', () => {
+  // express-session.md §1.5: resave, saveUninitialized, rolling, then
+  // new unmodified, new modified, existing unmodified, existing modified.
+  const MATRIX: Array<[boolean, boolean, boolean, string, string, string, string]> = [
+    [false, false, false, '—', 'C + set', 'touch', 'C + set'],
+    [false, false, true, '—', 'C + set', 'C + touch', 'C + set'],
+    [false, true, false, 'C + set', 'C + set', 'touch', 'C + set'],
+    [false, true, true, 'C + set', 'C + set', 'C + touch', 'C + set'],
+    [true, false, false, '—', 'C + set', 'set', 'C + set'],
+    [true, false, true, '—', 'C + set', 'C + set', 'C + set'],
+    [true, true, false, 'C + set', 'C + set', 'set', 'C + set'],
+    [true, true, true, 'C + set', 'C + set', 'C + set', 'C + set'],
+  ];
+  const KINDS = ['new, unmodified', 'new, modified', 'existing, unmodified', 'existing, modified'] as const;
+  const cases = [60_000, null].flatMap((maxAge) =>
+    MATRIX.flatMap(([resave, saveUninitialized, rolling, ...cells]) =>
+      KINDS.map((kind, i) => {
+        let expected = cells[i]!;
+        if (maxAge === null && kind === 'existing, modified' && !rolling) expected = 'set';
+        return [maxAge, resave, saveUninitialized, rolling, kind, expected] as const;
+      }),
+    ),
+  );
+
+  it.each(cases)('maxAge %s, resave %s, saveUninitialized %s, rolling %s, %s: %s', async (maxAge, resave, saveUninitialized, rolling, kind, expected) => {
+    const { engine, store } = setup({
+      resave,
+      saveUninitialized,
+      rolling,
+      resendOnCookieChange: false,
+      idleTimeout: null,
+      absoluteTimeout: null,
+      cookie: { maxAge, secure: false, sameSite: false },
+    });
+    let cookie: string | undefined;
+    if (kind.startsWith('existing')) cookie = (await visit(engine, undefined, async (s) => s.set('n', 1))).cookie;
+    const set = vi.spyOn(store, 'set');
+    const touch = vi.spyOn(store, 'touch' as never);
+    const { res } = await visit(
+      engine,
+      cookie,
+      async (s) => {
+        await s.load();
+        if (kind.endsWith(', modified')) await s.set('n', 2);
+      },
+      'http://app.test/',
+    );
+    const sent = res.headers.getSetCookie();
+    const parts = [sent.length > 0 ? 'C' : '', set.mock.calls.length > 0 ? 'set' : '', touch.mock.calls.length > 0 ? 'touch' : ''].filter(Boolean);
+    expect(parts.length === 0 ? '—' : parts.join(' + ')).toBe(expected);
+    expect(set.mock.calls.length + touch.mock.calls.length).toBeLessThanOrEqual(1);
+    if (sent.length > 0) expect(sent[0]!.includes('Expires=')).toBe(maxAge !== null);
+  });
+});
+
+describe('createSessionEngine reading express-session records', () => {
+  it('loads a record written by express-session (no engine metadata, Date-string expires) on the same secret', async () => {
+    const store = createMemoryStore({ sweepInterval: 0 });
+    const id = 'Ab3_x-'.repeat(5) + 'zz';
+    const expires = new Date(Date.now() + 60_000).toISOString();
+    await store.set(id, { cookie: { originalMaxAge: 60_000, expires, httpOnly: true, path: '/', sameSite: 'lax' }, views: 3 }, 60_000);
+    vi.spyOn(console, 'warn').mockImplementation(() => {});
+    const { engine } = setup({ secret: 'keyboard cat', name: 'connect.sid' }, store);
+    const cookie = `connect.sid=${encodeURIComponent(`s:${await createSigner(['keyboard cat']).sign(id)}`)}`;
+    const { res, result } = await visit(engine, cookie, async (s) => {
+      await s.load();
+      return { isNew: s.isNew, views: await s.get('views'), keys: Object.keys(s.data), originalMaxAge: s.cookie.originalMaxAge };
+    });
+    expect(result).toEqual({ isNew: false, views: 3, keys: ['views'], originalMaxAge: 60_000 });
+    expect(res.headers.getSetCookie()).toEqual([]);
   });
 });

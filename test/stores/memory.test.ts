@@ -1,0 +1,308 @@
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { createMemoryStore } from '../../src/stores/memory.ts';
+import type { SessionRecord } from '../../src/store.ts';
+
+const T0 = Date.UTC(2030, 0, 1);
+
+function record(data: Record<string, unknown> = {}, meta: Partial<NonNullable<SessionRecord['_ws']>> = {}): SessionRecord {
+  return {
+    cookie: { originalMaxAge: 60_000, expires: new Date(T0 + 60_000).toISOString(), path: '/', httpOnly: true },
+    _ws: { c: T0, a: T0, v: 1, ...meta },
+    ...data,
+  };
+}
+
+afterEach(() => {
+  vi.restoreAllMocks();
+  vi.useRealTimers();
+});
+
+describe('createMemoryStore', () => {
+  it('declares its capabilities as data', () => {
+    expect(createMemoryStore({ sweepInterval: 0 }).capabilities).toEqual({ nativeTtl: true, consistency: 'strong', compareAndSet: true, listing: true });
+  });
+
+  it('reads back what was written, and nothing for an unknown ID', async () => {
+    const store = createMemoryStore({ sweepInterval: 0 });
+    const r = record({ user: { name: 'ada' }, list: [1, 2] });
+    expect(await store.set('a', r, 60_000)).toBe(true);
+    expect(await store.get('a')).toEqual(r);
+    expect(await store.get('b')).toBeUndefined();
+    expect(store.length).toBe(1);
+  });
+
+  it('hands out a fresh copy on every read, and keeps no reference to the written object', async () => {
+    const store = createMemoryStore({ sweepInterval: 0 });
+    const r = record({ list: [1] });
+    await store.set('a', r, 60_000);
+    (r.list as number[]).push(99);
+    const first = await store.get('a');
+    (first!.list as number[]).push(2);
+    const second = await store.get('a');
+    expect(second).not.toBe(first);
+    expect(second!.list).toEqual([1]);
+  });
+
+  it('destroys a record, and destroying a missing one is not an error', async () => {
+    const store = createMemoryStore({ sweepInterval: 0 });
+    await store.set('a', record(), 60_000);
+    await store.destroy('a');
+    await expect(store.destroy('a')).resolves.toBeUndefined();
+    expect(await store.get('a')).toBeUndefined();
+    expect(store.length).toBe(0);
+  });
+
+  it('keeps keys like __proto__ as data', async () => {
+    const store = createMemoryStore({ sweepInterval: 0 });
+    await store.set('a', JSON.parse('{"__proto__":{"isAdmin":true},"cookie":{"originalMaxAge":null}}') as SessionRecord, 60_000);
+    const got = await store.get('a');
+    expect(Object.prototype.hasOwnProperty.call(got, '__proto__')).toBe(true);
+    expect((got as Record<string, unknown>).isAdmin).toBeUndefined();
+    expect(({} as Record<string, unknown>).isAdmin).toBeUndefined();
+  });
+
+  describe('TTL', () => {
+    it('expires a record after its TTL (the instant itself is expired)', async () => {
+      vi.useFakeTimers({ now: T0 });
+      const store = createMemoryStore({ sweepInterval: 0 });
+      await store.set('a', record(), 1_000);
+      vi.setSystemTime(T0 + 999);
+      expect(await store.get('a')).toBeDefined();
+      vi.setSystemTime(T0 + 1_000);
+      expect(await store.get('a')).toBeUndefined();
+      expect(store.length).toBe(0);
+    });
+
+    it('restarts the TTL on every write', async () => {
+      vi.useFakeTimers({ now: T0 });
+      const store = createMemoryStore({ sweepInterval: 0 });
+      await store.set('a', record(), 1_000);
+      vi.setSystemTime(T0 + 800);
+      await store.set('a', record({ n: 2 }), 1_000);
+      vi.setSystemTime(T0 + 1_500);
+      expect(await store.get('a')).toMatchObject({ n: 2 });
+    });
+  });
+
+  describe('touch', () => {
+    it('extends the TTL and replaces the cookie and last-seen time, keeping the stored data', async () => {
+      vi.useFakeTimers({ now: T0 });
+      const store = createMemoryStore({ sweepInterval: 0 });
+      await store.set('a', record({ n: 1 }), 1_000);
+      vi.setSystemTime(T0 + 900);
+      const newer = record({ n: 'not written by touch' }, { a: T0 + 900, v: 7 });
+      newer.cookie = { ...newer.cookie, expires: new Date(T0 + 60_900).toISOString() };
+      await store.touch!('a', newer, 1_000);
+      vi.setSystemTime(T0 + 1_800);
+      const got = await store.get('a');
+      expect(got).toMatchObject({ n: 1, cookie: { expires: new Date(T0 + 60_900).toISOString() }, _ws: { a: T0 + 900, v: 1 } });
+    });
+
+    it('never creates a record', async () => {
+      const store = createMemoryStore({ sweepInterval: 0 });
+      await store.touch!('missing', record(), 1_000);
+      expect(await store.get('missing')).toBeUndefined();
+      expect(store.length).toBe(0);
+    });
+
+    it('does not revive an expired record', async () => {
+      vi.useFakeTimers({ now: T0 });
+      const store = createMemoryStore({ sweepInterval: 0 });
+      await store.set('a', record(), 1_000);
+      vi.setSystemTime(T0 + 1_000);
+      await store.touch!('a', record(), 1_000);
+      expect(await store.get('a')).toBeUndefined();
+    });
+  });
+
+  describe('maxEntries', () => {
+    it('evicts the least recently written entry when full', async () => {
+      const store = createMemoryStore({ sweepInterval: 0, maxEntries: 3 });
+      for (const id of ['a', 'b', 'c']) await store.set(id, record(), 60_000);
+      await store.set('a', record({ rewritten: true }), 60_000);
+      await store.set('d', record(), 60_000);
+      expect(store.length).toBe(3);
+      expect(await store.get('b')).toBeUndefined();
+      for (const id of ['a', 'c', 'd']) expect(await store.get(id)).toBeDefined();
+      await store.set('e', record(), 60_000);
+      expect(await store.get('c')).toBeUndefined();
+    });
+
+    it('stays bounded under a flood of new sessions', async () => {
+      const store = createMemoryStore({ sweepInterval: 0, maxEntries: 100 });
+      for (let i = 0; i < 5_000; i++) await store.set(`id-${i}`, record({}, { u: `user-${i}` }), 60_000);
+      expect(store.length).toBe(100);
+      expect(await store.get('id-4999')).toBeDefined();
+      expect(await store.get('id-4899')).toBeUndefined();
+      // The per-user index shrinks with it.
+      expect(await store.listByUser!('user-0')).toEqual([]);
+    });
+
+    it.each([0, -1, 1.5, Number.NaN])('rejects maxEntries %s', (maxEntries) => {
+      expect(() => createMemoryStore({ maxEntries })).toThrow(/maxEntries/);
+    });
+  });
+
+  describe('sweep', () => {
+    it('removes expired entries and keeps live ones', async () => {
+      vi.useFakeTimers({ now: T0, toFake: ['Date'] });
+      const store = createMemoryStore({ sweepInterval: 0 });
+      await store.set('short', record(), 1_000);
+      await store.set('long', record(), 10_000);
+      vi.setSystemTime(T0 + 5_000);
+      expect(await store.sweep()).toBe(1);
+      expect(store.length).toBe(1);
+      expect(await store.get('long')).toBeDefined();
+    });
+
+    it('works through 200k expired entries in chunks, giving the event loop control between chunks', async () => {
+      vi.useFakeTimers({ now: T0, toFake: ['Date'] });
+      const store = createMemoryStore({ sweepInterval: 0, sweepChunk: 5_000, maxEntries: 300_000 });
+      const r = record();
+      for (let i = 0; i < 200_000; i++) await store.set(`id-${i}`, r, 1_000);
+      await store.set('live', r, 60_000);
+      vi.setSystemTime(T0 + 2_000);
+      let turns = 0;
+      let running = true;
+      const tick = (): void => {
+        turns++;
+        if (running) setImmediate(tick);
+      };
+      setImmediate(tick);
+      const removed = await store.sweep();
+      running = false;
+      expect(removed).toBe(200_000);
+      expect(store.length).toBe(1);
+      // 40 chunks: the loop must have run many times while the sweep was in progress.
+      expect(turns).toBeGreaterThanOrEqual(20);
+    });
+
+    it('does not yield at all for a small store', async () => {
+      const store = createMemoryStore({ sweepInterval: 0, sweepChunk: 5_000 });
+      await store.set('a', record(), 60_000);
+      let turns = 0;
+      setImmediate(() => turns++);
+      await store.sweep();
+      expect(turns).toBe(0);
+    });
+
+    it('shares one run between concurrent calls', async () => {
+      vi.useFakeTimers({ now: T0, toFake: ['Date'] });
+      const store = createMemoryStore({ sweepInterval: 0, sweepChunk: 10 });
+      for (let i = 0; i < 100; i++) await store.set(`id-${i}`, record(), 1_000);
+      vi.setSystemTime(T0 + 2_000);
+      const [a, b] = await Promise.all([store.sweep(), store.sweep()]);
+      expect(a).toBe(100);
+      expect(b).toBe(100);
+    });
+  });
+
+  describe('sweep timer', () => {
+    it('starts on the first write, once, unref\'d', async () => {
+      const setInterval = vi.spyOn(globalThis, 'setInterval');
+      const store = createMemoryStore({ sweepInterval: 30_000 });
+      expect(setInterval).not.toHaveBeenCalled();
+      await store.get('a');
+      await store.destroy('a');
+      expect(setInterval).not.toHaveBeenCalled();
+      await store.set('a', record(), 60_000);
+      await store.set('b', record(), 60_000);
+      expect(setInterval).toHaveBeenCalledTimes(1);
+      expect(setInterval.mock.calls[0]![1]).toBe(30_000);
+      const timer = setInterval.mock.results[0]!.value as NodeJS.Timeout;
+      expect(timer.hasRef()).toBe(false);
+      store.close();
+    });
+
+    it('sweeps expired entries on its interval', async () => {
+      vi.useFakeTimers({ now: T0 });
+      const store = createMemoryStore({ sweepInterval: 1_000 });
+      await store.set('a', record(), 500);
+      await store.set('b', record(), 5_000);
+      expect(store.length).toBe(2);
+      await vi.advanceTimersByTimeAsync(1_000);
+      expect(store.length).toBe(1);
+      store.close();
+    });
+
+    it('stops on close()', async () => {
+      vi.useFakeTimers({ now: T0 });
+      const store = createMemoryStore({ sweepInterval: 1_000 });
+      await store.set('a', record(), 500);
+      store.close();
+      await vi.advanceTimersByTimeAsync(5_000);
+      expect(store.length).toBe(1);
+      expect(vi.getTimerCount()).toBe(0);
+    });
+
+    it('never starts with sweepInterval 0', async () => {
+      const setInterval = vi.spyOn(globalThis, 'setInterval');
+      const store = createMemoryStore({ sweepInterval: 0 });
+      await store.set('a', record(), 60_000);
+      expect(setInterval).not.toHaveBeenCalled();
+    });
+  });
+
+  describe('listByUser', () => {
+    it('lists the live sessions of one user with their records', async () => {
+      vi.useFakeTimers({ now: T0 });
+      const store = createMemoryStore({ sweepInterval: 0 });
+      await store.set('a', record({ n: 1 }, { u: 'ada' }), 60_000);
+      await store.set('b', record({ n: 2 }, { u: 'ada' }), 1_000);
+      await store.set('c', record({ n: 3 }, { u: 'grace' }), 60_000);
+      await store.set('d', record({ n: 4 }), 60_000);
+      expect((await store.listByUser!('ada')).map((s) => s.id).sort()).toEqual(['a', 'b']);
+      vi.setSystemTime(T0 + 1_000);
+      expect(await store.listByUser!('ada')).toEqual([{ id: 'a', record: record({ n: 1 }, { u: 'ada' }) }]);
+      expect(await store.listByUser!('nobody')).toEqual([]);
+    });
+
+    it('follows destroys and changes of user', async () => {
+      const store = createMemoryStore({ sweepInterval: 0 });
+      await store.set('a', record({}, { u: 'ada' }), 60_000);
+      await store.set('b', record({}, { u: 'ada' }), 60_000);
+      await store.destroy('a');
+      await store.set('b', record({}, { u: 'grace' }), 60_000);
+      expect(await store.listByUser!('ada')).toEqual([]);
+      expect((await store.listByUser!('grace')).map((s) => s.id)).toEqual(['b']);
+      store.clear();
+      expect(await store.listByUser!('grace')).toEqual([]);
+      expect(store.length).toBe(0);
+    });
+  });
+
+  describe('write conditions', () => {
+    it('with onlyIfExists writes only over an existing, unexpired record', async () => {
+      vi.useFakeTimers({ now: T0 });
+      const store = createMemoryStore({ sweepInterval: 0 });
+      expect(await store.set('a', record({ n: 1 }), 1_000, { onlyIfExists: true })).toBe(false);
+      expect(await store.get('a')).toBeUndefined();
+      await store.set('a', record({ n: 1 }), 1_000);
+      expect(await store.set('a', record({ n: 2 }), 1_000, { onlyIfExists: true })).toBe(true);
+      expect(await store.get('a')).toMatchObject({ n: 2 });
+      vi.setSystemTime(T0 + 1_000);
+      expect(await store.set('a', record({ n: 3 }), 1_000, { onlyIfExists: true })).toBe(false);
+      expect(await store.get('a')).toBeUndefined();
+    });
+
+    it('with ifVersion writes only when the stored version matches', async () => {
+      const store = createMemoryStore({ sweepInterval: 0 });
+      expect(await store.set('a', record({ n: 1 }, { v: 1 }), 60_000, { ifVersion: 0 })).toBe(true);
+      expect(await store.set('a', record({ n: 2 }, { v: 2 }), 60_000, { ifVersion: 0 })).toBe(false);
+      expect(await store.get('a')).toMatchObject({ n: 1 });
+      expect(await store.set('a', record({ n: 2 }, { v: 2 }), 60_000, { ifVersion: 1 })).toBe(true);
+      expect(await store.get('a')).toMatchObject({ n: 2, _ws: { v: 2 } });
+    });
+
+    it('lets exactly one of two writers that read the same version win', async () => {
+      const store = createMemoryStore({ sweepInterval: 0 });
+      await store.set('a', record({ n: 0 }, { v: 1 }), 60_000);
+      const results = await Promise.all([
+        store.set('a', record({ n: 'first' }, { v: 2 }), 60_000, { ifVersion: 1 }),
+        store.set('a', record({ n: 'second' }, { v: 2 }), 60_000, { ifVersion: 1 }),
+      ]);
+      expect(results.filter(Boolean)).toHaveLength(1);
+      expect(await store.get('a')).toMatchObject({ n: 'first' });
+    });
+  });
+});
