@@ -26,6 +26,7 @@ import {
   SessionError,
   type Session,
   type SessionData,
+  type SessionEngine,
   type SessionOptions,
   type Store,
 } from '../src/index.ts';
@@ -43,7 +44,12 @@ export interface HonoSessionOptions extends Omit<SessionOptions, 'store'> {
 
 /**
  * Creates the session middleware; it sets `c.get('session')` and, after the handler, saves the
- * session and appends its Set-Cookie. Bad options throw `SessionError('ERR_CONFIG')` here.
+ * session and appends its Set-Cookie.
+ *
+ * `options` is either `HonoSessionOptions` (the engine is built now, so bad options throw
+ * `SessionError('ERR_CONFIG')` here) or a function of `c.env`, for Workers, whose secret and KV
+ * binding live in the bindings: the engine is then built on first use and cached per `env`
+ * object. On Node, whose `c.env` is a new object per request, pass plain options.
  *
  * Defaults are the core's: cookie `sid`, `HttpOnly`, `SameSite=Lax`, `Secure` when the request is
  * https (`proxy: true` trusts `X-Forwarded-Proto`), 30 min idle and 12 h absolute timeouts.
@@ -53,11 +59,28 @@ export interface HonoSessionOptions extends Omit<SessionOptions, 'store'> {
  * are not saved. As with express-session, a session changed by a handler that then threw is
  * still saved when `onError` answers.
  */
-export function session<Data extends SessionData = SessionData>(
-  options: HonoSessionOptions,
+export function session<Data extends SessionData = SessionData, Bindings = unknown>(
+  options: HonoSessionOptions | ((env: Bindings) => HonoSessionOptions),
 ): MiddlewareHandler<{ Variables: SessionVariables<Data> }> {
-  const engine = createSessionEngine<Data>({ ...options, store: options?.store ?? createMemoryStore() });
+  let memory: Store | undefined;
+  const build = (opts: HonoSessionOptions): SessionEngine<Data> =>
+    createSessionEngine<Data>({ ...opts, store: opts?.store ?? (memory ??= createMemoryStore()) });
+  let engineFor: (env: Bindings) => SessionEngine<Data>;
+  if (typeof options === 'function') {
+    const byEnv = new WeakMap<object, SessionEngine<Data>>();
+    let noEnv: SessionEngine<Data> | undefined;
+    engineFor = (env) => {
+      if (env === null || (typeof env !== 'object' && typeof env !== 'function')) return (noEnv ??= build(options(env)));
+      let engine = byEnv.get(env);
+      if (engine === undefined) byEnv.set(env, (engine = build(options(env))));
+      return engine;
+    };
+  } else {
+    const engine = build(options);
+    engineFor = () => engine;
+  }
   return async function session(c, next) {
+    const engine = engineFor(c.env as Bindings);
     const current = engine.load(c.req.raw);
     c.set('session', current);
     await next();
@@ -67,7 +90,8 @@ export function session<Data extends SessionData = SessionData>(
     if (committed !== res) {
       // The core copied a response whose headers are immutable (Response.redirect, fetch()).
       // Hono's `c.res` setter merges the old response's headers into the new one and replaces
-      // its Set-Cookie list, which would drop ours; clearing first makes it a plain swap.
+      // its Set-Cookie list with the old one's, which would drop ours; clearing first makes it
+      // a plain swap.
       c.res = undefined;
       c.res = committed;
     }

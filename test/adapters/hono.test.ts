@@ -426,6 +426,33 @@ describe('session (websession/hono) over HTTP', () => {
     expect(() => session({ secret: SECRET, cookie: { sameSite: 'none', secure: false } })).toThrow(/sameSite/);
   });
 
+  it('builds the engine from c.env lazily, once per env object, with an options function', async () => {
+    type Bindings = { SECRET: string };
+    const seen: Bindings[] = [];
+    const app = new Hono<{ Bindings: Bindings; Variables: SessionVariables<Data> }>();
+    app.use(
+      session<Data, Bindings>((env) => {
+        seen.push(env);
+        return { secret: env.SECRET };
+      }),
+    );
+    app.get('/visit', async (c) => {
+      const s = c.get('session');
+      const views = ((await s.get('views')) ?? 0) + 1;
+      await s.set('views', views);
+      return c.text(String(views));
+    });
+    expect(seen).toEqual([]);
+    const env1 = { SECRET };
+    const first = await app.request('/visit', {}, env1);
+    const cookie = sid(first.headers.getSetCookie())!;
+    expect(await (await app.request('/visit', { headers: { cookie } }, env1)).text()).toBe('2');
+    expect(seen).toEqual([env1]);
+    const env2 = { SECRET };
+    expect(await (await app.request('/visit', { headers: { cookie } }, env2)).text()).toBe('3');
+    expect(seen).toEqual([env1, env2]);
+  });
+
   it('getSession throws ERR_STATE when the middleware did not run', async () => {
     const app = new Hono<{ Variables: SessionVariables }>();
     let code: unknown;
@@ -461,6 +488,8 @@ export function typeChecks(): void {
     expectTypeOf(c.var.session.data.user).toEqualTypeOf<string>();
     return c.text('ok');
   });
+  // Options from the bindings (Workers).
+  new Hono<{ Bindings: { SESSION_SECRET: string } }>().use(session<Data, { SESSION_SECRET: string }>((env) => ({ secret: env.SESSION_SECRET })));
   // The middleware is an ordinary Hono MiddlewareHandler.
   expectTypeOf(session({ secret: SECRET })).toBeFunction();
 }
