@@ -38,6 +38,8 @@ export interface CommitPolicy {
   saveUninitialized: boolean;
   rolling: boolean;
   resendOnCookieChange: boolean;
+  /** An idle timeout is enforced from the record's last-seen time. @default false */
+  idleTimeout?: boolean | undefined;
 }
 
 /** What to do with the store at the end of the request. */
@@ -52,7 +54,11 @@ export function decideStoreAction(s: CommitState, p: CommitPolicy): StoreAction 
   if (s.isNew && !s.deliverable) return 'none';
   const shouldSave = s.isNew && !p.saveUninitialized && !s.explicitlySaved ? s.modified : !s.saved;
   if (shouldSave) return 'set';
-  return !s.isNew && s.storeCanTouch ? 'touch' : 'none';
+  if (s.isNew) return 'none';
+  if (s.storeCanTouch) return 'touch';
+  // A store without touch cannot record activity: with an idle timeout, rewrite the record,
+  // or an active but read-only session would expire after idleTimeout.
+  return p.idleTimeout ? 'set' : 'none';
 }
 
 /** Decides whether Set-Cookie carries the session, clears it, or is not sent. */

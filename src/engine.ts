@@ -112,6 +112,7 @@ export function createSessionEngine<Data extends SessionData = SessionData>(
     saveUninitialized: resolved.saveUninitialized,
     rolling: resolved.rolling,
     resendOnCookieChange: resolved.resendOnCookieChange,
+    idleTimeout: resolved.idleTimeout !== undefined,
   };
   const emit = (event: SessionEvent): void => {
     if (!onEvent) return;

@@ -84,6 +84,12 @@ describe('decideStoreAction and decideCookieAction', () => {
       expect(decideStoreAction(state, policy(false, false, rolling))).toBe('none');
     });
 
+    it('rewrite an existing unmodified session when an idle timeout must see the activity', () => {
+      const state = stateFor('existing, unmodified', false, true, { storeCanTouch: false });
+      expect(decideStoreAction(state, { ...policy(false, false, false), idleTimeout: true })).toBe('set');
+      expect(decideStoreAction(stateFor('new, unmodified', false, true, { storeCanTouch: false }), { ...policy(false, false, false), idleTimeout: true })).toBe('none');
+    });
+
     it('never touch a new session, even one that was saved explicitly', () => {
       const state = stateFor('new, unmodified', false, true, { saved: true, explicitlySaved: true });
       expect(decideStoreAction(state, policy(false, false, false))).toBe('none');

@@ -116,6 +116,22 @@ describe('Session', () => {
       expect((await engine.load(request(first.cookie)).load()).freshReason).toBe('expired');
     });
 
+    it('keeps an active session alive on a store without touch', async () => {
+      vi.useFakeTimers({ now: T0 });
+      const memory = createMemoryStore({ sweepInterval: 0 });
+      const store: Store = { capabilities: memory.capabilities, get: memory.get, set: memory.set, destroy: memory.destroy };
+      const { engine } = setup({ idleTimeout: 10_000, absoluteTimeout: null }, store);
+      const first = await visit(engine, undefined, (s) => s.set('n', 1));
+      for (let i = 0; i < 5; i++) {
+        vi.advanceTimersByTime(9_000);
+        const s = await engine.load(request(first.cookie)).load();
+        expect(s.isNew).toBe(false);
+        await engine.commit(s, new Response('ok'));
+      }
+      vi.advanceTimersByTime(10_000);
+      expect((await engine.load(request(first.cookie)).load()).isNew).toBe(true);
+    });
+
     it('ends an active session at createdAt + absoluteTimeout exactly', async () => {
       vi.useFakeTimers({ now: T0 });
       const store = naiveStore();
