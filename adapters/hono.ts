@@ -103,7 +103,7 @@ export function session<Data extends SessionData = SessionData, Bindings = unkno
  * `Context<E>` is invariant in `E`, so a context with more variables than the session would not
  * be assignable to `Context<{ Variables: SessionVariables<Data> }>`.
  */
-export interface SessionContext<Data extends SessionData = SessionData> {
+export interface HonoSessionContext<Data extends SessionData = SessionData> {
   /** The context variables; only `session` is read (its type gives `Data`). */
   readonly var: { readonly session: Session<Data> };
   /** Hono's `c.get`. */
@@ -111,7 +111,7 @@ export interface SessionContext<Data extends SessionData = SessionData> {
 }
 
 /** Returns the request's session; throws `SessionError('ERR_STATE')` when the middleware did not run. */
-export function getSession<Data extends SessionData = SessionData>(c: SessionContext<Data>): Session<Data> {
+export function getSession<Data extends SessionData = SessionData>(c: HonoSessionContext<Data>): Session<Data> {
   const current = c.get('session') as Session<Data> | undefined;
   if (current === undefined) {
     throw new SessionError('ERR_STATE', 'websession/hono: no session on this context; add app.use(session({ ... })) before this route');
