@@ -9,6 +9,7 @@ import { SessionError, storeError } from './errors.ts';
 import { resolveOptions, type ResolvedOptions, type SessionEvent, type SessionOptions } from './options.ts';
 import { SessionHandle, type RequestFacts, type Session, type SessionContext, type SessionData } from './session.ts';
 import { createSigner } from './signing.ts';
+import { isRecordExpired } from './expiry.ts';
 import type { ListedSession } from './store.ts';
 
 /** What a commit asks the host to send. */
@@ -183,10 +184,7 @@ export function createSessionEngine<Data extends SessionData = SessionData>(
       if (typeof store.listByUser !== 'function') throw new SessionError('ERR_CONFIG', 'websession: this store cannot list sessions by user (capabilities.listing is false)');
       const now = Date.now();
       const listed = await ctx.call('listByUser', () => store.listByUser!(userKey));
-      return listed.filter(({ record }) => {
-        const expires = record.cookie?.expires;
-        return !expires || new Date(expires).getTime() > now;
-      });
+      return listed.filter(({ record }) => record && typeof record === 'object' && !isRecordExpired(record, now, resolved));
     },
     async destroyUserSessions(userKey, opts) {
       const sessions = await this.listSessions(userKey);

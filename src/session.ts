@@ -11,6 +11,7 @@ import type { RecordMeta, SessionRecord, StoredCookie } from './store.ts';
 import type { Signer } from './signing.ts';
 import { readCookieValues } from './cookie.ts';
 import { generateSessionId } from './id.ts';
+import { isRecordExpired } from './expiry.ts';
 
 /** Session data: a JSON-serialisable record. */
 export type SessionData = Record<string, unknown>;
@@ -233,20 +234,7 @@ export class SessionHandle<Data extends SessionData = SessionData> implements Se
   }
 
   #expired(record: SessionRecord, now: number): boolean {
-    const { idleTimeout, absoluteTimeout, store } = this.#ctx.options;
-    // A TTL-only touch leaves stored timestamps behind; the store's own TTL is then the sliding expiry.
-    const slidingFromRecord = store.capabilities?.touchKeepsRecord !== true;
-    const expires = record.cookie.expires;
-    if (expires && slidingFromRecord) {
-      const at = new Date(expires).getTime();
-      if (!Number.isNaN(at) && at <= now) return true;
-    }
-    const meta = record._ws;
-    if (meta && typeof meta === 'object') {
-      if (slidingFromRecord && idleTimeout !== undefined && typeof meta.a === 'number' && meta.a + idleTimeout <= now) return true;
-      if (absoluteTimeout !== undefined && typeof meta.c === 'number' && meta.c + absoluteTimeout <= now) return true;
-    }
-    return false;
+    return isRecordExpired(record, now, this.#ctx.options);
   }
 
   #adopt(id: string, record: SessionRecord, now: number): void {
@@ -345,6 +333,7 @@ export class SessionHandle<Data extends SessionData = SessionData> implements Se
   }
 
   async set<K extends keyof Data & string>(key: K, value: Data[K]): Promise<void> {
+    if (key === 'cookie' || key === '_ws') throw new SessionError('ERR_VALUE', `session key ${JSON.stringify(key)} is reserved (the record keeps the cookie and the engine's metadata there)`);
     checkSerialisable(key, value);
     await this.load();
     this.#assertAlive('set');
@@ -400,7 +389,8 @@ export class SessionHandle<Data extends SessionData = SessionData> implements Se
     this.#id = id;
     this.#data = data;
     this.#cookie = this.#newCookie(now);
-    this.#meta = { c: now, a: now, v: 0, u: user, f: flashes };
+    // Keeping the data keeps the clock: rotating the ID must not extend the absolute lifetime.
+    this.#meta = { c: keep ? this.#meta.c : now, a: now, v: 0, u: user, f: flashes };
     this.#snapshot = undefined;
     this.#snap();
     this.#savedHash = undefined;
@@ -440,6 +430,8 @@ export class SessionHandle<Data extends SessionData = SessionData> implements Se
   async save(): Promise<void> {
     await this.load();
     this.#assertAlive('save');
+    // After a store read failed ('anonymous' policy) a save could overwrite the real session.
+    if (this.#readOnly) throw new SessionError('ERR_STATE', 'session.save() on a session opened after a store error; it is never saved');
     this.#snap();
     await this.#write(false);
     this.#explicitlySaved = true;

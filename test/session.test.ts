@@ -146,12 +146,27 @@ describe('Session', () => {
       expect((await engine.load(request(first.cookie)).load()).freshReason).toBe('expired');
     });
 
-    it('starts the absolute lifetime afresh for the regenerated ID', async () => {
+    it('keeps the absolute lifetime when the ID is rotated with its data, so rotation cannot extend it', async () => {
       vi.useFakeTimers({ now: T0 });
       const { engine, store } = setup({ idleTimeout: null, absoluteTimeout: 10_000 });
       const first = await visit(engine, undefined, (s) => s.set('n', 1));
       vi.setSystemTime(T0 + 5_000);
       const second = await visit(engine, first.cookie, (s) => s.regenerate({ keepData: true }));
+      const record = await store.get(idOf(second.cookie!));
+      expect(record?._ws?.c).toBe(T0);
+      vi.setSystemTime(T0 + 10_000);
+      const third = await visit(engine, second.cookie, (s) => s.load());
+      // The store's TTL (the remaining absolute lifetime) drops it first; the engine would reject it anyway.
+      expect(third.session.isNew).toBe(true);
+      expect(['expired', 'not-found']).toContain(third.session.freshReason);
+    });
+
+    it('starts the absolute lifetime afresh for a session regenerated without its data', async () => {
+      vi.useFakeTimers({ now: T0 });
+      const { engine, store } = setup({ idleTimeout: null, absoluteTimeout: 10_000 });
+      const first = await visit(engine, undefined, (s) => s.set('n', 1));
+      vi.setSystemTime(T0 + 5_000);
+      const second = await visit(engine, first.cookie, (s) => s.regenerate());
       const record = await store.get(idOf(second.cookie!));
       expect(record?._ws?.c).toBe(T0 + 5_000);
     });

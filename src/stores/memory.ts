@@ -2,6 +2,7 @@
  * The memory store: bounded, expiring and swept, fit for a single-process app.
  * @module
  */
+import { SessionError } from '../errors.ts';
 import type { ListedSession, SessionRecord, SetConditions, Store, StoreCapabilities } from '../store.ts';
 
 /** Options of {@link createMemoryStore}. */
@@ -50,9 +51,9 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore
   const maxEntries = options.maxEntries ?? 100_000;
   const sweepInterval = options.sweepInterval ?? 60_000;
   const sweepChunk = options.sweepChunk ?? 5_000;
-  if (!Number.isInteger(maxEntries) || maxEntries < 1) throw new TypeError('websession: option maxEntries must be a positive integer');
-  if (!(sweepInterval >= 0)) throw new TypeError('websession: option sweepInterval must be >= 0 (ms)');
-  if (!Number.isInteger(sweepChunk) || sweepChunk < 1) throw new TypeError('websession: option sweepChunk must be a positive integer');
+  if (!Number.isInteger(maxEntries) || maxEntries < 1) throw new SessionError('ERR_CONFIG', 'websession: option maxEntries must be a positive integer');
+  if (!(sweepInterval >= 0)) throw new SessionError('ERR_CONFIG', 'websession: option sweepInterval must be >= 0 (ms)');
+  if (!Number.isInteger(sweepChunk) || sweepChunk < 1) throw new SessionError('ERR_CONFIG', 'websession: option sweepChunk must be a positive integer');
   const entries = new Map<string, Entry>();
   const byUser = new Map<string, Set<string>>();
   let timer: unknown;
@@ -94,6 +95,12 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore
     },
     async set(id, record, ttlMs, conditions?: SetConditions) {
       const now = Date.now();
+      if (!(ttlMs > 0)) {
+        // A non-positive or NaN TTL means "already expired": never keep such a record.
+        const stale = entries.get(id);
+        if (stale !== undefined) remove(id, stale);
+        return true;
+      }
       const existing = live(id, now);
       if (conditions?.onlyIfExists && existing === undefined) return false;
       if (conditions?.ifVersion !== undefined && (existing?.v ?? 0) !== conditions.ifVersion) return false;
