@@ -1,0 +1,29 @@
+// websession/hono (the built package) on @hono/node-server, memory store (Redis for S5), store calls counted.
+import { serve } from '@hono/node-server';
+import { Hono } from 'hono';
+import { createMemoryStore } from 'websession';
+import { session } from 'websession/hono';
+import { SECRET, action, countingStore, onRedis, ready, websessionRedisStore } from './_common.mjs';
+
+const store = countingStore(onRedis ? await websessionRedisStore() : createMemoryStore());
+const app = new Hono();
+app.use(session({ secret: SECRET, resave: false, saveUninitialized: false, store }));
+app.get('/login', async (c) => {
+  const s = c.get('session');
+  await s.set('user', 'alice');
+  await s.set('views', 0);
+  return c.text('ok');
+});
+app.get('/', async (c) => {
+  const s = c.get('session');
+  if (action === 'none') return c.text('ok');
+  if (action === 'read') return c.text(`hi ${(await s.get('user')) ?? 'guest'}`);
+  if (action === 'write') {
+    const views = ((await s.get('views')) ?? 0) + 1;
+    await s.set('views', views);
+    return c.text(String(views));
+  }
+  await s.set('user', 'anon');
+  return c.text('ok');
+});
+serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, (info) => ready(info.port));

@@ -1,0 +1,33 @@
+// websession/node (the built package): withSession on node:http, memory store (Redis for S5), store calls counted.
+import { createServer } from 'node:http';
+import { createMemoryStore } from 'websession';
+import { withSession } from 'websession/node';
+import { SECRET, action, countingStore, onRedis, ready, websessionRedisStore } from './_common.mjs';
+
+const store = countingStore(onRedis ? await websessionRedisStore() : createMemoryStore());
+const send = (res, body) => {
+  res.setHeader('content-type', 'text/plain; charset=utf-8');
+  res.end(body);
+};
+const server = createServer(
+  withSession(
+    async (req, res, session) => {
+      if (req.url === '/login') {
+        await session.set('user', 'alice');
+        await session.set('views', 0);
+        return send(res, 'ok');
+      }
+      if (action === 'none') return send(res, 'ok');
+      if (action === 'read') return send(res, `hi ${(await session.get('user')) ?? 'guest'}`);
+      if (action === 'write') {
+        const views = ((await session.get('views')) ?? 0) + 1;
+        await session.set('views', views);
+        return send(res, String(views));
+      }
+      await session.set('user', 'anon');
+      send(res, 'ok');
+    },
+    { secret: SECRET, resave: false, saveUninitialized: false, store },
+  ),
+);
+server.listen(0, '127.0.0.1', () => ready(server.address().port));
