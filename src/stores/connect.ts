@@ -3,7 +3,8 @@
  * connect-mongo, express-session's MemoryStore) to the promise-based store contract.
  * @module
  */
-import type { SessionRecord, Store, StoreCapabilities } from '../store.ts';
+import { storeError } from '../errors.ts';
+import type { SessionRecord, SetConditions, Store, StoreCapabilities } from '../store.ts';
 
 type Callback<T = unknown> = (err?: unknown, value?: T) => void;
 
@@ -14,6 +15,19 @@ export interface ConnectStore {
   destroy(sid: string, callback?: Callback): void;
   touch?(sid: string, session: SessionRecord, callback?: Callback): void;
   on?(event: string, listener: (...args: unknown[]) => void): unknown;
+}
+
+/** Options of {@link fromConnectStore}. */
+export interface ConnectBridgeOptions {
+  /**
+   * Honour `onlyIfExists` (the engine's end-of-request saves) by reading before writing, so a
+   * save racing a logout does not bring the session back. It costs one read per such save and
+   * is not atomic (the window shrinks from the whole request to one round trip). `false`
+   * writes unconditionally, exactly as express-session does. @default true
+   */
+  checkExists?: boolean | undefined;
+  /** Called when the store returns something that is not a session record, or fails to parse it. */
+  onCorrupt?: ((id: string, error: unknown) => void) | undefined;
 }
 
 /** A {@link Store} backed by an express-session store; `connect` is the original. */
@@ -47,34 +61,79 @@ export function isConnectStore(store: unknown): store is ConnectStore {
   return typeof store === 'object' && store !== null && !('capabilities' in store) && typeof (store as ConnectStore).get === 'function' && typeof (store as ConnectStore).set === 'function' && typeof (store as ConnectStore).destroy === 'function';
 }
 
+function isRecord(value: unknown): value is SessionRecord {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) && typeof (value as SessionRecord).cookie === 'object' && (value as SessionRecord).cookie !== null && !Array.isArray((value as SessionRecord).cookie);
+}
+
 /**
  * Wraps an express-session store. Its records are express-session's, so both libraries can
- * share it. Such stores write unconditionally (last write wins) and their `touch` keeps the
- * record as written; the store's TTL governs sliding expiry.
+ * share it. Such stores write unconditionally (last write wins; `ifVersion` is ignored) and
+ * their `touch` keeps the record as written; the store's TTL governs sliding expiry.
+ *
+ * The store derives its TTL from `record.cookie.expires` (or its own default for a browser-
+ * session cookie), as under express-session; a non-positive `ttlMs` destroys the record.
+ * A `SyntaxError` from the store's `get` (its JSON.parse of a damaged value) and a value that
+ * is not a record are corrupt data: no session, reported through `onCorrupt`. Other failures
+ * reject with `SessionError` `ERR_STORE`.
  */
-export function fromConnectStore(store: ConnectStore): ConnectStoreBridge {
+export function fromConnectStore(store: ConnectStore, options: ConnectBridgeOptions = {}): ConnectStoreBridge {
   const capabilities: StoreCapabilities = { nativeTtl: true, consistency: 'strong', compareAndSet: false, listing: false, touchKeepsRecord: true };
   const touch = store.touch;
-  return {
+  const checkExists = options.checkExists ?? true;
+  const onCorrupt = options.onCorrupt;
+  const get = async (id: string): Promise<SessionRecord | undefined> => {
+    let record: unknown;
+    try {
+      record = await call<SessionRecord | null | undefined>((cb) => store.get(id, cb));
+    } catch (err) {
+      if (err instanceof SyntaxError) {
+        onCorrupt?.(id, err);
+        return undefined;
+      }
+      throw storeError('get', err);
+    }
+    if (record === null || record === undefined) return undefined;
+    if (!isRecord(record)) {
+      onCorrupt?.(id, new TypeError('stored value is not a session record'));
+      return undefined;
+    }
+    return record;
+  };
+  const bridge: ConnectStoreBridge = {
     connect: store,
     capabilities,
-    async get(id) {
-      const record = await call<SessionRecord | null | undefined>((cb) => store.get(id, cb));
-      return record ?? undefined;
-    },
-    async set(id, record) {
-      // Stores derive their TTL from record.cookie.expires (or their own default), as with express-session.
-      await call((cb) => store.set(id, record, cb));
+    get,
+    async set(id: string, record: SessionRecord, ttlMs: number, conditions?: SetConditions): Promise<boolean> {
+      if (typeof ttlMs === 'number' && ttlMs <= 0) {
+        await bridge.destroy(id);
+        return true;
+      }
+      if (checkExists && conditions?.onlyIfExists && (await get(id)) === undefined) return false;
+      try {
+        await call((cb) => store.set(id, record, cb));
+      } catch (err) {
+        throw storeError('set', err);
+      }
+      return true;
     },
     async destroy(id) {
-      await call((cb) => store.destroy(id, cb));
+      try {
+        await call((cb) => store.destroy(id, cb));
+      } catch (err) {
+        throw storeError('destroy', err);
+      }
     },
     ...(typeof touch === 'function'
       ? {
           async touch(id: string, record: SessionRecord): Promise<void> {
-            await call((cb) => touch.call(store, id, record, cb));
+            try {
+              await call((cb) => touch.call(store, id, record, cb));
+            } catch (err) {
+              throw storeError('touch', err);
+            }
           },
         }
       : {}),
   };
+  return bridge;
 }
