@@ -8,13 +8,18 @@ import type { SessionRecord, SetConditions, Store, StoreCapabilities } from '../
 
 type Callback<T = unknown> = (err?: unknown, value?: T) => void;
 
-/** The shape of an express-session store, typed structurally so no package is needed. */
+/**
+ * The shape of an express-session store, typed structurally so no package is needed. The
+ * session argument is express-session's `SessionData` (a `Date` or ISO string `expires`, its
+ * own `secure: 'auto'`...), typed `any` so stores declared against @types/express-session
+ * (connect-redis, connect-pg-simple, MemoryStore) fit without a cast.
+ */
 export interface ConnectStore {
-  get(sid: string, callback: Callback<SessionRecord | null | undefined>): void;
-  set(sid: string, session: SessionRecord, callback?: Callback): void;
-  destroy(sid: string, callback?: Callback): void;
-  touch?(sid: string, session: SessionRecord, callback?: Callback): void;
-  on?(event: string, listener: (...args: unknown[]) => void): unknown;
+  get(sid: string, callback: (err: any, session?: any) => void): void;
+  set(sid: string, session: any, callback?: (err?: any) => void): void;
+  destroy(sid: string, callback?: (err?: any) => void): void;
+  touch?(sid: string, session: any, callback?: (err?: any) => void): void;
+  on?(event: string, listener: (...args: any[]) => void): unknown;
 }
 
 /** Options of {@link fromConnectStore}. */
