@@ -69,8 +69,8 @@ export async function websessionRedisStore() {
     process.exit(3);
   }
   const client = await redisClient();
-  const create = mod.createRedisStore ?? mod.default;
-  return create({ client, prefix: `bench:${process.pid}:` });
+  // Its own key prefix, so a shared Redis is not disturbed (and express-session's connect-redis uses another).
+  return mod.createRedisStore(client, { prefix: `bench:${process.pid}:` });
 }
 
 /** Prints the port once listening, and answers stats requests from the orchestrator. */

@@ -1,0 +1,64 @@
+/**
+ * Bundle budget: the core + the fetch adapter + the KV store, bundled from the TS sources by
+ * esbuild (pinned dev dependency) for platform neutral, minified and gzipped (zlib level 9), must
+ * stay within 5 KB and must not pull in any Node built-in, so it runs unchanged on Workers, Deno
+ * and Bun. Deterministic: same sources and esbuild version, same bytes. bench/bundle.mjs prints the
+ * same figure for the built package next to hono-sessions and @hono/session.
+ */
+import { existsSync } from 'node:fs';
+import { builtinModules } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { gzipSync } from 'node:zlib';
+import * as esbuild from 'esbuild';
+import { describe, expect, it } from 'vitest';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+const BUDGET = 5 * 1024;
+const BUILTINS = new Set(builtinModules.flatMap((m) => [m, `node:${m}`]));
+
+const ENTRY = [
+  `export * from './src/index.ts';`,
+  existsSync(join(ROOT, 'adapters/fetch.ts')) ? `export { withSession } from './adapters/fetch.ts';` : '',
+  existsSync(join(ROOT, 'src/stores/kv.ts')) ? `export * from './src/stores/kv.ts';` : '',
+].join('\n');
+
+let built: ReturnType<typeof build> | undefined;
+const bundle = (): ReturnType<typeof build> => (built ??= build());
+
+async function build() {
+  const result = await esbuild.build({
+    stdin: { contents: ENTRY, resolveDir: ROOT, loader: 'ts', sourcefile: 'entry.ts' },
+    bundle: true,
+    platform: 'neutral',
+    mainFields: ['module', 'main'],
+    format: 'esm',
+    minify: true,
+    write: false,
+    metafile: true,
+    logLevel: 'silent',
+    // External so that a Node built-in shows up in the metafile instead of failing the build.
+    external: ['node:*', ...builtinModules],
+  });
+  const text = result.outputFiles[0]!.text;
+  const output = Object.values(result.metafile.outputs)[0]!;
+  const perFile = Object.entries(output.inputs)
+    .map(([file, { bytesInOutput }]) => ({ file, bytesInOutput }))
+    .sort((a, b) => b.bytesInOutput - a.bytesInOutput);
+  return { text, gzip: gzipSync(text, { level: 9 }).length, imports: output.imports.map((i) => i.path), inputs: Object.keys(result.metafile.inputs), perFile };
+}
+
+describe('bundle budget (core + fetch adapter + KV store, esbuild neutral, minified, gzip)', () => {
+  it('imports no Node built-in', async () => {
+    const { text, imports, inputs } = await bundle();
+    expect(imports.filter((p) => BUILTINS.has(p) || p.startsWith('node:'))).toEqual([]);
+    expect(inputs.filter((p) => p.startsWith('node:'))).toEqual([]);
+    expect(text).not.toMatch(/["'`]node:[a-z_/]+["'`]/);
+  });
+
+  it(`is at most ${BUDGET} bytes gzipped`, async () => {
+    const { gzip, text, perFile } = await bundle();
+    const breakdown = perFile.map((f) => `  ${String(f.bytesInOutput).padStart(6)} B minified  ${f.file}`).join('\n');
+    expect(gzip, `bundle is ${gzip} B gzipped (${text.length} B minified), budget ${BUDGET} B; by input:\n${breakdown}`).toBeLessThanOrEqual(BUDGET);
+  });
+});
