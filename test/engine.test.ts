@@ -457,9 +457,17 @@ describe('createSessionEngine', () => {
 
     it('copies a redirect Response, whose headers are immutable, keeping status and Location', async () => {
       const original = Response.redirect('https://app.test/home', 303);
-      expect(() => original.headers.append('x', '1')).toThrow();
+      // Node, Deno and workerd make a redirect's headers immutable; Bun 1.4 does not, and then
+      // there is nothing to copy. Either way the cookie must arrive on a 303 to the same place.
+      let immutable = false;
+      try {
+        original.headers.append('x-probe', '1');
+        original.headers.delete('x-probe');
+      } catch {
+        immutable = true;
+      }
       const res = await committed(original);
-      expect(res).not.toBe(original);
+      if (immutable) expect(res).not.toBe(original);
       expect(res.status).toBe(303);
       expect(res.headers.get('location')).toBe('https://app.test/home');
       expect(sessionCookie(res)).toBeDefined();
