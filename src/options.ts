@@ -39,7 +39,7 @@ export type FreshReason = 'absent' | 'bad-signature' | 'expired' | 'not-found' |
 
 /** One decision the engine reports through `onEvent`; never carries a session ID or a secret. */
 export interface SessionEvent {
-  type: 'load' | 'create' | 'save' | 'touch' | 'regenerate' | 'destroy' | 're-sign' | 'skip-undeliverable' | 'error';
+  type: 'load' | 'create' | 'save' | 'merge' | 'touch' | 'regenerate' | 'destroy' | 're-sign' | 'skip-undeliverable' | 'error';
   /** For `create`: why the session is fresh. */
   reason?: FreshReason | undefined;
   /** For `error`: the error. */

@@ -89,6 +89,8 @@ export interface Session<Data extends SessionData = SessionData> {
 }
 
 const SAVED_AS_LOADED = Symbol('saved-as-loaded');
+/** Bounds the replays of one save under contention (each round at least one writer wins). */
+const MAX_MERGE_ATTEMPTS = 100;
 
 /** Copies a record's data into a fresh prototype-less object, so keys like `__proto__` stay plain data. */
 function dataOf(record: SessionRecord): SessionData {
@@ -127,6 +129,8 @@ export class SessionHandle<Data extends SessionData = SessionData> implements Se
   #explicitlySaved = false;
   #destroyed = false;
   #flashChanged = false;
+  /** The flash messages as loaded, to tell this request's flash changes from others'. */
+  #flashBase: Record<string, unknown> | undefined;
   #metaChanged = false;
   #signedWithOldSecret = false;
   #cookieAttributes = '';
@@ -252,6 +256,7 @@ export class SessionHandle<Data extends SessionData = SessionData> implements Se
         : { c: now, a: now, v: 0 };
     this.#cookieAttributes = this.#cookie.attributeKey();
     this.#snapshot = undefined;
+    this.#flashBase = this.#meta.f;
     this.#savedHash = this.#ctx.options.resave ? undefined : SAVED_AS_LOADED;
     this.#savedId = undefined;
     this.#flashChanged = false;
@@ -490,17 +495,66 @@ export class SessionHandle<Data extends SessionData = SessionData> implements Se
 
   async #write(endOfRequest: boolean): Promise<boolean> {
     const { store } = this.#ctx.options;
-    const now = Date.now();
-    const record = this.#record(now);
     const id = this.#id;
-    // No resurrection: an end-of-request save of an existing session only updates a record
-    // that still exists, so a logout that raced this request stays a logout.
-    const conditions = endOfRequest && this.#cookieId === id ? { onlyIfExists: true } : undefined;
-    const written = await this.#ctx.call('set', () => store.set(id, record, this.#ttl(now), conditions));
-    this.#meta.v = record._ws!.v;
-    this.#meta.a = now;
-    this.#ctx.emit({ type: 'save' });
-    return written !== false;
+    const existing = this.#cookieId === id;
+    const cas = store.capabilities?.compareAndSet === true;
+    for (let attempt = 0; ; attempt++) {
+      const now = Date.now();
+      const record = this.#record(now);
+      // No resurrection: a save of an existing session only updates a record that still
+      // exists, so a logout that raced this request stays a logout. On compare-and-set stores
+      // the write also names the version it was based on, so concurrent writers are detected.
+      const conditions = existing ? { onlyIfExists: true, ifVersion: cas ? this.#meta.v : undefined } : undefined;
+      const written = await this.#ctx.call('set', () => store.set(id, record, this.#ttl(now), conditions));
+      if (written !== false) {
+        this.#meta.v = record._ws!.v;
+        this.#meta.a = now;
+        this.#ctx.emit({ type: 'save' });
+        return true;
+      }
+      if (!cas || attempt >= MAX_MERGE_ATTEMPTS) break;
+      // Another request wrote first: replay this request's own changes onto the latest record.
+      const latest = await this.#ctx.call('get', () => store.get(id));
+      if (!latest || typeof latest !== 'object' || typeof latest.cookie !== 'object' || latest.cookie === null || this.#expired(latest, now)) break;
+      this.#rebase(latest);
+      this.#ctx.emit({ type: 'merge' });
+    }
+    if (!endOfRequest) throw new SessionError('ERR_NOT_FOUND', 'session was destroyed or changed elsewhere while this request ran; it was not saved');
+    return false;
+  }
+
+  /** Applies the keys this request set or deleted (and its flash changes) onto a newer record. */
+  #rebase(latest: SessionRecord): void {
+    const base: SessionData = this.#snapshot === undefined ? this.#data : (JSON.parse(this.#snapshot) as SessionData);
+    const merged = dataOf(latest);
+    // The latest record becomes the base: a further conflict must replay this request's changes again.
+    const latestJson = JSON.stringify(merged);
+    for (const key of Object.keys(this.#data)) {
+      if (JSON.stringify(this.#data[key]) !== JSON.stringify(base[key])) merged[key] = this.#data[key];
+    }
+    for (const key of Object.keys(base)) {
+      if (!Object.prototype.hasOwnProperty.call(this.#data, key)) delete merged[key];
+    }
+    const meta = latest._ws;
+    let flash = meta && typeof meta === 'object' ? meta.f : undefined;
+    if (this.#flashChanged) {
+      const own = this.#meta.f ?? {};
+      const before = this.#flashBase ?? {};
+      const next: Record<string, unknown> = { ...flash };
+      for (const key of Object.keys(own)) if (own[key] !== before[key]) next[key] = own[key];
+      for (const key of Object.keys(before)) if (!Object.prototype.hasOwnProperty.call(own, key)) delete next[key];
+      flash = Object.keys(next).length > 0 ? next : undefined;
+    }
+    this.#data = merged;
+    this.#snapshot = latestJson;
+    this.#flashBase = meta && typeof meta === 'object' ? meta.f : undefined;
+    this.#meta = {
+      c: meta && typeof meta.c === 'number' ? meta.c : this.#meta.c,
+      a: this.#meta.a,
+      v: meta && typeof meta.v === 'number' ? meta.v : 0,
+      u: this.#metaChanged ? this.#meta.u : meta?.u,
+      f: flash,
+    };
   }
 
   /** Engine hook: the commit state of this session. @internal */
