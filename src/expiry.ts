@@ -17,8 +17,10 @@ export function isRecordExpired(record: SessionRecord, now: number, options: Pic
     if (!Number.isNaN(at) && at <= now) return true;
   }
   const meta = record._ws;
+  // An idle deadline the store's TTL does not know about is checked from the record.
+  const idleFromRecord = slidingFromRecord || store.capabilities?.ttlFollowsCookie === true;
   if (meta && typeof meta === 'object') {
-    if (slidingFromRecord && idleTimeout !== undefined && typeof meta.a === 'number' && meta.a + idleTimeout <= now) return true;
+    if (idleFromRecord && idleTimeout !== undefined && typeof meta.a === 'number' && meta.a + idleTimeout <= now) return true;
     if (absoluteTimeout !== undefined && typeof meta.c === 'number' && meta.c + absoluteTimeout <= now) return true;
   }
   return false;

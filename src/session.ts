@@ -571,7 +571,10 @@ export class SessionHandle<Data extends SessionData = SessionData> implements Se
       signedWithOldSecret: this.#signedWithOldSecret,
       hadCookie: this.#cookieId !== undefined,
       deliverable: !(cookie.secure === true && !this.requestSecure),
-      storeCanTouch: typeof this.#ctx.options.store.touch === 'function',
+      // A touch that cannot move the idle clock (express-session stores) counts as no touch.
+      storeCanTouch:
+        typeof this.#ctx.options.store.touch === 'function' &&
+        !(this.#ctx.options.idleTimeout !== undefined && this.#ctx.options.store.capabilities?.ttlFollowsCookie === true),
     };
   }
 

@@ -59,6 +59,12 @@ export interface StoreCapabilities {
    * @default false
    */
   readonly touchKeepsRecord?: boolean | undefined;
+  /**
+   * The store derives its TTL from the record's `cookie.expires` (express-session stores) rather
+   * than from the `ttlMs` it is given; an idle timeout is then enforced from the record, which
+   * the engine rewrites instead of touching. @default false
+   */
+  readonly ttlFollowsCookie?: boolean | undefined;
 }
 
 /** Conditions on a write; stores without compare-and-set ignore them (last write wins). */

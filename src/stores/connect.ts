@@ -82,7 +82,7 @@ function isRecord(value: unknown): value is SessionRecord {
  * reject with `SessionError` `ERR_STORE`.
  */
 export function fromConnectStore(store: ConnectStore, options: ConnectBridgeOptions = {}): ConnectStoreBridge {
-  const capabilities: StoreCapabilities = { nativeTtl: true, consistency: 'strong', compareAndSet: false, listing: false, touchKeepsRecord: true };
+  const capabilities: StoreCapabilities = { nativeTtl: true, consistency: 'strong', compareAndSet: false, listing: false, touchKeepsRecord: true, ttlFollowsCookie: true };
   const touch = store.touch;
   const checkExists = options.checkExists ?? true;
   const onCorrupt = options.onCorrupt;

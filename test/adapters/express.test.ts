@@ -435,6 +435,18 @@ describe.each(flavours)('websession/express on %s', (_label, makeApp) => {
     expect(JSON.parse((await laptop.request('/mine')).text_)).toEqual([true]);
   });
 
+  it('enforces idleTimeout on an express-session store, keeping active sessions alive', async () => {
+    const store = new expressSession.MemoryStore();
+    const client = await serve(app({ store: store as never, idleTimeout: 300 }));
+    await client.request('/views');
+    for (let i = 0; i < 4; i++) {
+      await new Promise((r) => setTimeout(r, 150));
+      expect((await client.request('/read')).text_).toMatch(/^views 1 /);
+    }
+    await new Promise((r) => setTimeout(r, 400));
+    expect((await client.request('/read')).text_).toMatch(/^views none/);
+  });
+
   it('throws at construction for express-session option mistakes', () => {
     expect(() => session({ secret: SECRET, genid: 'x' as never })).toThrow(TypeError);
     expect(() => session({ secret: SECRET, unset: 'bogus' as never })).toThrow(TypeError);
