@@ -20,7 +20,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
 import { SessionError, storeError } from '../errors.ts';
-import type { SessionRecord, SetConditions, Store, StoreCapabilities } from '../store.ts';
+import type { ListedSession, SessionRecord, SetConditions, Store, StoreCapabilities } from '../store.ts';
 
 /** Options of {@link createFileStore}. */
 export interface FileStoreOptions {
@@ -49,6 +49,8 @@ interface Envelope {
   e: number;
   /** The record. */
   r: SessionRecord;
+  /** The session ID (file names are hashes), for per-user listing. */
+  i?: string;
 }
 
 const FILE = /^[0-9a-f]{64}\.json$/;
@@ -140,9 +142,10 @@ export function createFileStore(options: FileStoreOptions): FileStore {
     }
   };
 
-  const serialise = (record: SessionRecord, expires: number): string => `{"e":${expires},"r":${JSON.stringify(record)}}`;
+  const serialise = (id: string, record: SessionRecord, expires: number): string => `{"e":${expires},"i":${JSON.stringify(id)},"r":${JSON.stringify(record)}}`;
 
-  const capabilities: StoreCapabilities = { nativeTtl: false, consistency: 'strong', compareAndSet: false, listing: false };
+  // Listing scans the directory (one read per session file): fine for the small deployments a file store suits.
+  const capabilities: StoreCapabilities = { nativeTtl: false, consistency: 'strong', compareAndSet: false, listing: true };
 
   const store: FileStore = {
     capabilities,
@@ -169,7 +172,7 @@ export function createFileStore(options: FileStoreOptions): FileStore {
         }
         const now = Date.now();
         if (conditions?.onlyIfExists && (await live(id, now)) === undefined) return false;
-        await writeAtomic(filePath(id), serialise(record, now + ttl));
+        await writeAtomic(filePath(id), serialise(id, record, now + ttl));
         return true;
       } catch (err) {
         throw storeError('set', err);
@@ -190,7 +193,7 @@ export function createFileStore(options: FileStoreOptions): FileStore {
         const stored = envelope.r;
         stored.cookie = record.cookie;
         if (stored._ws && record._ws) stored._ws.a = record._ws.a;
-        await writeAtomic(filePath(id), serialise(stored, now + ttl));
+        await writeAtomic(filePath(id), serialise(id, stored, now + ttl));
       } catch (err) {
         throw storeError('touch', err);
       }
@@ -203,6 +206,28 @@ export function createFileStore(options: FileStoreOptions): FileStore {
         if (code(err) === 'ENOENT') return;
         throw storeError('destroy', err);
       }
+    },
+    async listByUser(userKey) {
+      let names: string[];
+      try {
+        names = await readdir(dir);
+      } catch (err) {
+        if (code(err) === 'ENOENT') return [];
+        throw storeError('listByUser', err);
+      }
+      const now = Date.now();
+      const out: ListedSession[] = [];
+      for (const name of names) {
+        if (!FILE.test(name)) continue;
+        try {
+          const envelope = (await readEnvelope(join(dir, name), undefined))?.envelope;
+          if (envelope === undefined || envelope.e <= now || typeof envelope.i !== 'string') continue;
+          if (envelope.r._ws?.u === userKey && join(dir, name) === filePath(envelope.i)) out.push({ id: envelope.i, record: envelope.r });
+        } catch (err) {
+          if (code(err) !== 'ENOENT') throw storeError('listByUser', err);
+        }
+      }
+      return out;
     },
     async sweep() {
       let names: string[];
