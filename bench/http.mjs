@@ -3,7 +3,7 @@
 // variant of a scenario once, in a rotated order, so noise from the (shared) machine spreads over
 // all of them; results are medians over rounds, and ratios are medians of the per-round ratios.
 //
-//   node bench/http.mjs [--rounds 3] [--duration 3] [--warmup 1.5] [--connections 10]
+//   node bench/http.mjs [--rounds 5] [--duration 2] [--warmup 1] [--connections 10]
 //                       [--scenarios S1,S2,S3,S4] [--groups express,hono,node] [--smoke] [--json]
 //
 // Import the built package (dist/): run `npx tsc -p tsconfig.build.json` first (npm run bench does).
@@ -47,16 +47,18 @@ export const TARGETS = [
   { ours: 'node-websession', vs: 'node-bare', scenarios: ['S1'], min: 0.97 },
 ];
 
-const COOKIE_POOL = 8;
+const COOKIE_POOL = 64;
+/** Load generator CPU (fraction of its core) from which a result is marked † (client-bound). */
+export const CLIENT_BOUND = 0.8;
 
 // ---------------------------------------------------------------------------------------------
 // Servers
 // ---------------------------------------------------------------------------------------------
 
 /** Starts `bench/servers/<variant>.mjs <scenario>` (pinned to the server core) and waits for its port. */
-export function startServer(variant, scenario, { timeoutMs = 20_000 } = {}) {
+export function startServer(variant, scenario, { timeoutMs = 20_000, nodeArgs = [] } = {}) {
   const file = join(BENCH_DIR, 'servers', `${variant}.mjs`);
-  const child = spawnNode(file, [scenario], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
+  const child = spawnNode(file, [scenario], { nodeArgs, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
   let stderr = '';
   child.stderr.on('data', (d) => {
     stderr += d;
@@ -144,7 +146,7 @@ const firstCookie = (headers) => {
 };
 
 /** Logs in `n` times (one session each) and returns the `name=value` cookies; bare servers get look-alikes. */
-async function loginCookies(server, n) {
+export async function loginCookies(server, n) {
   if (VARIANTS[server.variant].role === 'bare') {
     // Same length and shape as a signed websession cookie, so the request bytes match.
     return Array.from({ length: n }, (_, i) => `sid=s%3A${'x'.repeat(43)}.${'y'.repeat(38)}${String(i).padStart(5, '0')}`);
@@ -160,7 +162,7 @@ async function loginCookies(server, n) {
 }
 
 /** Checks that the route does what the scenario says before it is measured. */
-async function probe(server, scenario, cookies) {
+export async function probe(server, scenario, cookies) {
   const { variant } = server;
   const bare = VARIANTS[variant].role === 'bare';
   const route = scenario === 'S5R' ? 'S2' : scenario === 'S5W' ? 'S3' : scenario;
@@ -183,14 +185,18 @@ async function probe(server, scenario, cookies) {
 /** One autocannon run; rotating over the cookie pool (pre-built requests, so no per-request cost). */
 // autocannon checks for the end on its sampling tick (1 s by default): a 100 ms tick lets runs
 // end on time, and `amount` (a request count) gives the smoke run its short rounds.
-async function load(port, { duration, amount, connections, cookies }) {
+export async function load(port, { duration, amount, connections, cookies }) {
   const requests = cookies ? cookies.map((cookie) => ({ method: 'GET', path: '/', headers: { cookie } })) : [{ method: 'GET', path: '/' }];
   const started = process.hrtime.bigint();
+  const cpu = process.cpuUsage();
   const length = amount ? { amount } : { duration };
   const result = await autocannon({ url: `http://127.0.0.1:${port}`, connections, pipelining: 1, ...length, sampleInt: 100, timeout: 10, requests });
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  const used = process.cpuUsage(cpu);
   return {
     rps: result.requests.total / seconds,
+    // This process is the load generator: near 100% of its core means the client, not the server, set the pace.
+    clientCpu: (used.user + used.system) / 1e6 / seconds,
     requests: result.requests.total,
     p50: result.latency.p50,
     p99: result.latency.p99,
@@ -232,8 +238,8 @@ export function redisAvailable() {
  */
 export async function runHttp(options = {}) {
   const smoke = options.smoke === true;
-  const rounds = options.rounds ?? (smoke ? 1 : 3);
-  const duration = options.duration ?? 3;
+  const rounds = options.rounds ?? (smoke ? 1 : 5);
+  const duration = options.duration ?? 2;
   const warmup = options.warmup ?? (smoke ? 0 : 1);
   // The smoke run measures a fixed number of requests instead of seconds (it only has to run).
   const amount = options.amount ?? (smoke ? 300 : undefined);
@@ -312,6 +318,7 @@ export async function runHttp(options = {}) {
         results[scenario][v] = {
           rounds: per[v],
           rps,
+          clientCpu: median(per[v].map((r) => r.clientCpu)),
           p99: median(per[v].map((r) => r.p99)),
           spread: rpsList.length > 1 ? (Math.max(...rpsList) - Math.min(...rpsList)) / 2 / rps : 0,
           requests: total,
@@ -388,7 +395,7 @@ export function httpRows(http) {
       rows.push([
         scenario,
         label,
-        scenario === 'S4R' ? `${fmtInt(r.rps)} req/s (1 run)` : `${fmtInt(r.rps)} req/s`,
+        scenario === 'S4R' ? `${fmtInt(r.rps)} req/s (1 run)` : `${fmtInt(r.rps)} req/s${r.clientCpu >= CLIENT_BOUND ? ' †' : ''}`,
         scenario === 'S4R' ? '' : `±${(r.spread * 100).toFixed(0)}%`,
         `${r.p99} ms`,
         writes,

@@ -12,7 +12,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { bundleRows, runBundle } from './bundle.mjs';
-import { HEADER, evaluate, httpRows, runHttp, SCENARIO_TEXT, VARIANTS } from './http.mjs';
+import { CLIENT_BOUND, HEADER, evaluate, httpRows, runHttp, SCENARIO_TEXT, VARIANTS } from './http.mjs';
 import { BENCH_DIR, distBuilt, fmtRatio, machine, pinSelfToClientCore, pinning, runChildJson, table } from './lib/common.mjs';
 import { memoryRows } from './memory.mjs';
 import { microRows } from './micro.mjs';
@@ -88,6 +88,7 @@ if (sections.http) {
   const s = sections.http.settings;
   out.push(`HTTP: ${s.rounds} interleaved round(s) of ${s.duration} per variant after ${s.warmup} s warm-up, ${s.connections} connections, ${s.cookies} returning visitors (cookies) in S2/S3; ${s.pinning}.`);
   out.push('Result = median req/s over rounds; spread = half the min-max range over rounds; ratio = median over rounds of the two req/s measured in the same round.');
+  out.push(`† = client-bound: the load generator used ≥${CLIENT_BOUND * 100}% of its core, so the server could go faster and a ratio against this row flatters the other side.`);
   out.push(`Scenarios: ${Object.entries(SCENARIO_TEXT).map(([k, v]) => `${k} ${v}`).join('; ')}.`);
   for (const c of evaluate(sections.http)) {
     if (c.kind === 'ratio') summary.push(`${c.met ? 'met   ' : 'MISSED'} ${c.scenario} ${VARIANTS[c.ours].label} ${fmtRatio(c.ratio)} ${VARIANTS[c.vs].label} (target ≥${c.min}x)`);

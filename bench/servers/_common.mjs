@@ -78,6 +78,9 @@ export function ready(port) {
   process.stdout.write(`${JSON.stringify({ port, pid: process.pid, scenario })}\n`);
 }
 
+// Exit normally on a signal, so that `node --cpu-prof` writes its profile (bench/profile.mjs).
+for (const signal of ['SIGTERM', 'SIGINT']) process.on(signal, () => process.exit(0));
+
 if (typeof process.send === 'function') {
   process.on('message', (message) => {
     if (message && message.type === 'stats') process.send({ type: 'stats', counts: { ...counts }, rss: process.memoryUsage().rss });
