@@ -21,15 +21,8 @@
  * ```
  * @module
  */
-import {
-  createMemoryStore,
-  createSessionEngine,
-  type Session,
-  type SessionData,
-  type SessionEngine,
-  type SessionOptions,
-  type Store,
-} from '../src/index.ts';
+import type { Session, SessionData, SessionEngine, SessionOptions, Store } from '../src/index.ts';
+import { engineResolver } from './engine-for.ts';
 
 /** Options of {@link withSession}: the core `SessionOptions`, with `store` optional. */
 export interface FetchSessionOptions extends Omit<SessionOptions, 'store'> {
@@ -45,8 +38,12 @@ export type SessionFetchHandler<Data extends SessionData = SessionData, Env = un
   ctx: Ctx,
 ) => Response | Promise<Response>;
 
-/** The fetch handler {@link withSession} returns: `(request, env?, ctx?) => Promise<Response>`. */
-export type FetchHandler<Env = unknown, Ctx = unknown> = (request: Request, env?: Env, ctx?: Ctx) => Promise<Response>;
+/** The fetch handler {@link withSession} returns: `(request, env?, ctx?) => Promise<Response>`, with `engineFor(env)` for listing and revoking sessions. */
+export interface FetchHandler<Env = unknown, Ctx = unknown> {
+  (request: Request, env?: Env, ctx?: Ctx): Promise<Response>;
+  /** The engine serving requests with this `env` (the same one for every env when options are an object). */
+  engineFor(env?: Env): SessionEngine;
+}
 
 /**
  * Wraps a fetch handler: it gets `(request, session, env, ctx)`, and the session is saved and
@@ -64,24 +61,8 @@ export function withSession<Data extends SessionData = SessionData, Env = unknow
   handler: SessionFetchHandler<Data, Env, Ctx>,
   options: FetchSessionOptions | ((env: Env) => FetchSessionOptions),
 ): FetchHandler<Env, Ctx> {
-  let memory: Store | undefined;
-  const build = (opts: FetchSessionOptions): SessionEngine<Data> =>
-    createSessionEngine<Data>({ ...opts, store: opts?.store ?? (memory ??= createMemoryStore()) });
-  let engineFor: (env: Env) => SessionEngine<Data>;
-  if (typeof options === 'function') {
-    const byEnv = new WeakMap<object, SessionEngine<Data>>();
-    let noEnv: SessionEngine<Data> | undefined;
-    engineFor = (env) => {
-      if (env === null || (typeof env !== 'object' && typeof env !== 'function')) return (noEnv ??= build(options(env)));
-      let engine = byEnv.get(env);
-      if (engine === undefined) byEnv.set(env, (engine = build(options(env))));
-      return engine;
-    };
-  } else {
-    const engine = build(options);
-    engineFor = () => engine;
-  }
-  return async function fetch(request, env, ctx) {
+  const engineFor = engineResolver<Data, Env>(options);
+  const fetch = async function fetch(request: Request, env?: Env, ctx?: Ctx): Promise<Response> {
     const engine = engineFor(env as Env);
     const current = engine.load(request);
     const response = await handler(request, current, env as Env, ctx as Ctx);
@@ -90,4 +71,5 @@ export function withSession<Data extends SessionData = SessionData, Env = unknow
     }
     return engine.commit(current, response);
   };
+  return Object.assign(fetch, { engineFor: (env?: Env) => engineFor(env as Env) as unknown as SessionEngine });
 }

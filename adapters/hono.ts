@@ -20,20 +20,18 @@
  * @module
  */
 import type { MiddlewareHandler } from 'hono';
-import {
-  createMemoryStore,
-  createSessionEngine,
-  SessionError,
-  type Session,
-  type SessionData,
-  type SessionEngine,
-  type SessionOptions,
-  type Store,
-} from '../src/index.ts';
+import { SessionError, type Session, type SessionData, type SessionEngine, type SessionOptions, type Store } from '../src/index.ts';
+import { engineResolver } from './engine-for.ts';
 
 /** The context variables the middleware sets; read the session with `c.get('session')`. */
 export type SessionVariables<Data extends SessionData = SessionData> = {
   session: Session<Data>;
+};
+
+/** The middleware {@link session} returns, with `engineFor(env)` for listing and revoking sessions. */
+export type SessionMiddleware<Data extends SessionData = SessionData, Bindings = unknown> = MiddlewareHandler<{ Variables: SessionVariables<Data> }> & {
+  /** The engine serving requests with this `env` (`c.env`); the same one for every env when options are an object. */
+  engineFor(env?: Bindings): SessionEngine<Data>;
 };
 
 /** Options of {@link session}: the core `SessionOptions`, with `store` optional. */
@@ -61,25 +59,9 @@ export interface HonoSessionOptions extends Omit<SessionOptions, 'store'> {
  */
 export function session<Data extends SessionData = SessionData, Bindings = unknown>(
   options: HonoSessionOptions | ((env: Bindings) => HonoSessionOptions),
-): MiddlewareHandler<{ Variables: SessionVariables<Data> }> {
-  let memory: Store | undefined;
-  const build = (opts: HonoSessionOptions): SessionEngine<Data> =>
-    createSessionEngine<Data>({ ...opts, store: opts?.store ?? (memory ??= createMemoryStore()) });
-  let engineFor: (env: Bindings) => SessionEngine<Data>;
-  if (typeof options === 'function') {
-    const byEnv = new WeakMap<object, SessionEngine<Data>>();
-    let noEnv: SessionEngine<Data> | undefined;
-    engineFor = (env) => {
-      if (env === null || (typeof env !== 'object' && typeof env !== 'function')) return (noEnv ??= build(options(env)));
-      let engine = byEnv.get(env);
-      if (engine === undefined) byEnv.set(env, (engine = build(options(env))));
-      return engine;
-    };
-  } else {
-    const engine = build(options);
-    engineFor = () => engine;
-  }
-  return async function session(c, next) {
+): SessionMiddleware<Data, Bindings> {
+  const engineFor = engineResolver<Data, Bindings>(options);
+  const middleware: MiddlewareHandler<{ Variables: SessionVariables<Data> }> = async function session(c, next) {
     const engine = engineFor(c.env as Bindings);
     const current = engine.load(c.req.raw);
     c.set('session', current);
@@ -96,6 +78,7 @@ export function session<Data extends SessionData = SessionData, Bindings = unkno
       c.res = committed;
     }
   };
+  return Object.assign(middleware, { engineFor: (env?: Bindings) => engineFor(env as Bindings) });
 }
 
 /**
