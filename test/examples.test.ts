@@ -4,7 +4,8 @@
  * second visitor starts at 1 again.
  *
  * - express.mjs, hono-node.mjs, node-http.mjs: child processes on the `node` found on PATH (so
- *   `npm run test:node22` runs them on Node 22), with PORT=0; each prints the port it got.
+ *   `npm run test:node22` runs them on Node 22; under `bun --bun` that `node` is Bun), with
+ *   PORT=0; each prints the port it got.
  * - deno.ts and bun.ts: the Deno and Bun binaries that .ci/run installs into .ci/tools, when
  *   they are present.
  * - worker.ts: bundled by esbuild exactly as for deployment, then run inside workerd through
