@@ -14,7 +14,7 @@ import { builtinModules } from 'node:module';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import * as esbuild from 'esbuild';
-import { JSON_MARK, ROOT, fmtBytes, isMain, table } from './lib/common.mjs';
+import { DIST, JSON_MARK, ROOT, fmtBytes, isMain, table } from './lib/common.mjs';
 
 export const BUDGET = 5 * 1024;
 /** Figures quoted in the issue (minified + gzipped), for reference. */
@@ -46,9 +46,9 @@ export async function measure(contents, { external = [] } = {}) {
 }
 
 export async function runBundle() {
-  const dist = (p) => `./dist/${p}`;
+  const dist = (p) => join(DIST, p).replaceAll('\\', '/');
   const parts = { core: 'src/index.js', fetch: 'adapters/fetch.js', kv: 'src/stores/kv.js' };
-  const present = Object.fromEntries(Object.entries(parts).map(([k, p]) => [k, existsSync(join(ROOT, 'dist', p))]));
+  const present = Object.fromEntries(Object.entries(parts).map(([k, p]) => [k, existsSync(join(DIST, p))]));
   if (!present.core) throw new Error('dist/ is not built: run npx tsc -p tsconfig.build.json');
   const notes = [];
   if (!present.fetch) notes.push('adapters/fetch.ts not built: the core is bundled without the fetch adapter');

@@ -3,7 +3,7 @@
 // variant of a scenario once, in a rotated order, so noise from the (shared) machine spreads over
 // all of them; results are medians over rounds, and ratios are medians of the per-round ratios.
 //
-//   node bench/http.mjs [--rounds 5] [--duration 2] [--warmup 1] [--connections 10]
+//   node bench/http.mjs [--rounds 5] [--duration 1.5] [--warmup 1] [--connections 10]
 //                       [--scenarios S1,S2,S3,S4] [--groups express,hono,node] [--smoke] [--json]
 //
 // Import the built package (dist/): run `npx tsc -p tsconfig.build.json` first (npm run bench does).
@@ -11,7 +11,7 @@ import autocannon from 'autocannon';
 import { existsSync } from 'node:fs';
 import http from 'node:http';
 import { join } from 'node:path';
-import { BENCH_DIR, JSON_MARK, ROOT, fmtInt, fmtRatio, isMain, machine, median, pinSelfToClientCore, pinning, sleep, spawnNode, table } from './lib/common.mjs';
+import { BENCH_DIR, DIST, JSON_MARK, ROOT, fmtInt, fmtRatio, isMain, machine, median, pinSelfToClientCore, pinning, sleep, spawnNode, table } from './lib/common.mjs';
 
 export const VARIANTS = {
   'express-bare': { group: 'express', label: 'bare Express', role: 'bare' },
@@ -186,11 +186,22 @@ export async function probe(server, scenario, cookies) {
 // autocannon checks for the end on its sampling tick (1 s by default): a 100 ms tick lets runs
 // end on time, and `amount` (a request count) gives the smoke run its short rounds.
 export async function load(port, { duration, amount, connections, cookies }) {
-  const requests = cookies ? cookies.map((cookie) => ({ method: 'GET', path: '/', headers: { cookie } })) : [{ method: 'GET', path: '/' }];
+  const toRequest = (cookie) => ({ method: 'GET', path: '/', headers: { cookie } });
+  const requests = cookies ? cookies.map(toRequest) : [{ method: 'GET', path: '/' }];
+  // Each connection is its own set of visitors (cookie i goes to connection i % connections), as
+  // with browsers: a visitor's requests follow one another, two connections never share a session.
+  let nextClient = 0;
+  const setupClient = cookies
+    ? (client) => {
+        const k = nextClient++ % connections;
+        const own = cookies.filter((_, i) => i % connections === k);
+        client.setRequests((own.length > 0 ? own : cookies).map(toRequest));
+      }
+    : undefined;
   const started = process.hrtime.bigint();
   const cpu = process.cpuUsage();
   const length = amount ? { amount } : { duration };
-  const result = await autocannon({ url: `http://127.0.0.1:${port}`, connections, pipelining: 1, ...length, sampleInt: 100, timeout: 10, requests });
+  const result = await autocannon({ url: `http://127.0.0.1:${port}`, connections, pipelining: 1, ...length, sampleInt: 100, timeout: 10, requests, ...(setupClient ? { setupClient } : {}) });
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   const used = process.cpuUsage(cpu);
   return {
@@ -228,7 +239,7 @@ function parseArgs(argv) {
 
 export function redisAvailable() {
   if (!process.env.REDIS_URL) return { ok: false, note: 'S5 skipped: REDIS_URL is not set' };
-  if (!existsSync(join(ROOT, 'dist/src/stores/redis.js'))) return { ok: false, note: 'S5 skipped: no Redis store in dist/ (src/stores/redis.ts not present or not built)' };
+  if (!existsSync(join(DIST, 'src/stores/redis.js'))) return { ok: false, note: 'S5 skipped: no Redis store in dist/ (src/stores/redis.ts not present or not built)' };
   return { ok: true, note: `S5 on ${process.env.REDIS_URL}` };
 }
 
@@ -239,7 +250,7 @@ export function redisAvailable() {
 export async function runHttp(options = {}) {
   const smoke = options.smoke === true;
   const rounds = options.rounds ?? (smoke ? 1 : 5);
-  const duration = options.duration ?? 2;
+  const duration = options.duration ?? 1.5;
   const warmup = options.warmup ?? (smoke ? 0 : 1);
   // The smoke run measures a fixed number of requests instead of seconds (it only has to run).
   const amount = options.amount ?? (smoke ? 300 : undefined);

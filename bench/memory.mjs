@@ -11,9 +11,9 @@
 //    p99 and max delay, and how long the sweep took.
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { createRequire } from 'node:module';
-import { createMemoryStore, createSessionEngine, generateSessionId } from 'websession';
-import { JSON_MARK, fmtInt, isMain, sleep, table } from './lib/common.mjs';
+import { JSON_MARK, fmtInt, isMain, sleep, table, websession } from './lib/common.mjs';
 
+const { createMemoryStore, createSessionEngine, generateSessionId } = await websession('src/index.js');
 const require = createRequire(import.meta.url);
 const session = require('express-session');
 

@@ -2,16 +2,16 @@
 // HMAC verify done by Web Crypto (memo miss) and served by the verify memo (memo hit), side by side
 // with the signature primitives, including express-session's cookie-signature `unsign`.
 //
-//   node bench/micro.mjs [--time 1500] [--smoke] [--json]    (pins itself to core 0 when it can)
+//   node bench/micro.mjs [--time 1000] [--smoke] [--json]    (pins itself to core 0 when it can)
 //
 // Each case runs for a fixed time after a warm-up, awaited one at a time ("sequential"), and for
 // the async cases also 32 at a time ("batch of 32": what a busy server sees).
 import { createHmac, timingSafeEqual, webcrypto } from 'node:crypto';
 import { createRequire } from 'node:module';
-import { createMemoryStore, createSessionEngine, createSigner } from 'websession';
-import { JSON_MARK, fmtInt, isMain, pinning, table } from './lib/common.mjs';
+import { JSON_MARK, fmtInt, isMain, pinning, table, websession } from './lib/common.mjs';
 import { execFileSync } from 'node:child_process';
 
+const { createMemoryStore, createSessionEngine, createSigner } = await websession('src/index.js');
 const require = createRequire(import.meta.url);
 // express-session's own copy of cookie-signature, the one its middleware calls.
 const signature = require(require.resolve('cookie-signature', { paths: [require.resolve('express-session')] }));
@@ -64,7 +64,7 @@ function timeSync(fn, ms) {
   return (ops * 1000) / (performance.now() - start);
 }
 
-export async function runMicro({ time = 1500, smoke = false } = {}) {
+export async function runMicro({ time = 1000, smoke = false } = {}) {
   const ms = smoke ? 150 : time;
   const store = createMemoryStore({ maxEntries: 100_000, sweepInterval: 0 });
   const engine = createSessionEngine({ secret: SECRET, store, resave: false, saveUninitialized: false });

@@ -9,11 +9,12 @@
 //
 // Exit code: 1 when a benchmark failed to run (a server did not start, a probe failed, non-2xx
 // responses, ...), 0 otherwise. Missed targets are reported, never an error: timings are not tests.
+import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { bundleRows, runBundle } from './bundle.mjs';
 import { CLIENT_BOUND, HEADER, evaluate, httpRows, runHttp, SCENARIO_TEXT, VARIANTS } from './http.mjs';
-import { BENCH_DIR, distBuilt, fmtRatio, machine, pinSelfToClientCore, pinning, runChildJson, table } from './lib/common.mjs';
+import { BENCH_DIR, ROOT, distBuilt, fmtRatio, machine, pinSelfToClientCore, pinning, runChildJson, snapshotDist, table } from './lib/common.mjs';
 import { memoryRows } from './memory.mjs';
 import { microRows } from './micro.mjs';
 
@@ -33,13 +34,24 @@ if (!distBuilt()) {
   console.error('dist/ is not built: run `npx tsc -p tsconfig.build.json` first (npm run bench does)');
   process.exit(1);
 }
+// Read the build once: a rebuild by someone else during the run must not change (or break) it.
+snapshotDist();
 pinSelfToClientCore();
+let revision = 'unknown';
+try {
+  const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim();
+  const dirty = execFileSync('git', ['status', '--porcelain', '--', 'src', 'adapters'], { cwd: ROOT, encoding: 'utf8' }).trim();
+  revision = `${head}${dirty ? ' + uncommitted changes in src/ or adapters/' : ''}`;
+} catch {
+  // not a git checkout
+}
 
 const command = `node bench/run.mjs ${args.join(' ')}`.trim();
 console.log(`# websession benchmarks${smoke ? ' (smoke: one short round, numbers are meaningless)' : ''}`);
 console.log(`command: ${command}`);
 console.log(`machine: ${info.nproc} cores (nproc), ${info.cpu}, ${info.memGiB} GiB, ${info.platform}, Node ${info.node}`);
 console.log(`pinning: ${pinning.reason}`);
+console.log(`code: ${revision} (dist/ built from it, read once at start)`);
 console.log(`load average at start: ${info.loadavgStart}`);
 console.log('');
 
@@ -117,7 +129,7 @@ console.log(out.join('\n'));
 
 const file = value('--out');
 if (file) {
-  const header = [`command: \`${command}\``, `machine: ${info.nproc} cores, ${info.cpu}, Node ${info.node}; ${pinning.reason}; load average ${info.loadavgStart} at start, ${machine().loadavgNow} at end`, ''];
+  const header = [`command: \`${command}\``, `code: ${revision}`, `machine: ${info.nproc} cores, ${info.cpu}, Node ${info.node}; ${pinning.reason}; load average ${info.loadavgStart} at start, ${machine().loadavgNow} at end`, ''];
   writeFileSync(file, `${header.join('\n')}\n${out.join('\n')}\n`);
 }
 if (failures.length > 0) {

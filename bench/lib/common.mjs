@@ -1,10 +1,10 @@
 // Helpers shared by the bench scripts: machine facts, CPU pinning, child processes, statistics,
 // and the table printer. No dependencies beyond Node itself.
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { cpSync, existsSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 export const BENCH_DIR = join(dirname(fileURLToPath(import.meta.url)), '..');
 export const ROOT = join(BENCH_DIR, '..');
@@ -143,3 +143,28 @@ export function distBuilt() {
 }
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Where the built package is read from. `run.mjs` snapshots dist/ once at start (other people may
+ * rebuild or `rm -rf dist` in a shared checkout while a run is going) and passes the copy to every
+ * child through WEBSESSION_DIST; on its own, a script reads dist/ directly. The snapshot lives under
+ * bench/ so that the package's own dependencies (cookie) resolve from the repository's node_modules.
+ */
+export const DIST = process.env.WEBSESSION_DIST ?? join(ROOT, 'dist');
+
+/** Imports a module of the built package, e.g. `websession('adapters/express.js')`. */
+export function websession(subpath) {
+  return import(pathToFileURL(join(DIST, subpath)).href);
+}
+
+/** Copies dist/src and dist/adapters (JavaScript only) to bench/.dist-snapshot-<pid>/ and points DIST there for children. */
+export function snapshotDist() {
+  const target = join(BENCH_DIR, `.dist-snapshot-${process.pid}`);
+  for (const part of ['src', 'adapters']) {
+    cpSync(join(ROOT, 'dist', part), join(target, part), { recursive: true, filter: (src) => !/\.(d\.ts|map)$/.test(src) });
+  }
+  process.env.WEBSESSION_DIST = target;
+  const remove = () => rmSync(target, { recursive: true, force: true });
+  process.on('exit', remove);
+  return target;
+}

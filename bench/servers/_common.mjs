@@ -15,6 +15,9 @@
 //     S5R / S5W  S2 / S3 with the Redis store (REDIS_URL)
 // "bare" variants answer the same bodies without any session middleware.
 
+export { websession } from '../lib/common.mjs';
+import { websession } from '../lib/common.mjs';
+
 export const SCENARIOS = ['S1', 'S2', 'S3', 'S4', 'S4R', 'S5R', 'S5W'];
 
 export const scenario = String(process.argv[2] ?? process.env.SCENARIO ?? 'S2').toUpperCase();
@@ -63,7 +66,7 @@ export async function redisClient() {
 export async function websessionRedisStore() {
   let mod;
   try {
-    mod = await import('../../dist/src/stores/redis.js');
+    mod = await websession('src/stores/redis.js');
   } catch {
     console.error('S5: dist/src/stores/redis.js not found (src/stores/redis.ts not built yet)');
     process.exit(3);

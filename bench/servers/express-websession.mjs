@@ -1,8 +1,10 @@
 // websession/express (the built package) on Express 5, memory store (Redis for S5), store calls counted.
 import express from 'express';
-import session from 'websession/express';
-import { createMemoryStore } from 'websession';
-import { SECRET, countingStore, onRedis, ready, websessionRedisStore } from './_common.mjs';
+import { SECRET, countingStore, onRedis, ready, websession, websessionRedisStore } from './_common.mjs';
+
+// websession/express and websession, from the built package (dist/, or the run's snapshot of it).
+const { default: session } = await websession('adapters/express.js');
+const { createMemoryStore } = await websession('src/index.js');
 import { routes } from './_express-routes.mjs';
 
 const store = countingStore(onRedis ? await websessionRedisStore() : createMemoryStore());

@@ -1,9 +1,11 @@
 // websession/hono (the built package) on @hono/node-server, memory store (Redis for S5), store calls counted.
 import { serve } from '@hono/node-server';
 import { Hono } from 'hono';
-import { createMemoryStore } from 'websession';
-import { session } from 'websession/hono';
-import { SECRET, action, countingStore, onRedis, ready, websessionRedisStore } from './_common.mjs';
+import { SECRET, action, countingStore, onRedis, ready, websession, websessionRedisStore } from './_common.mjs';
+
+// websession/hono and websession, from the built package (dist/, or the run's snapshot of it).
+const { session } = await websession('adapters/hono.js');
+const { createMemoryStore } = await websession('src/index.js');
 
 const store = countingStore(onRedis ? await websessionRedisStore() : createMemoryStore());
 const app = new Hono();

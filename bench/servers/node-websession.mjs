@@ -1,8 +1,10 @@
 // websession/node (the built package): withSession on node:http, memory store (Redis for S5), store calls counted.
 import { createServer } from 'node:http';
-import { createMemoryStore } from 'websession';
-import { withSession } from 'websession/node';
-import { SECRET, action, countingStore, onRedis, ready, websessionRedisStore } from './_common.mjs';
+import { SECRET, action, countingStore, onRedis, ready, websession, websessionRedisStore } from './_common.mjs';
+
+// websession/node and websession, from the built package (dist/, or the run's snapshot of it).
+const { withSession } = await websession('adapters/node.js');
+const { createMemoryStore } = await websession('src/index.js');
 
 const store = countingStore(onRedis ? await websessionRedisStore() : createMemoryStore());
 const send = (res, body) => {
