@@ -119,7 +119,12 @@ app.post('/logout-everywhere', async (req, res) => {
   res.redirect(303, '/');
 });
 
-const server = app.listen(port, () => console.log(`websession demo on http://localhost:${port} (sessions in ${label})`));
-const stop = () => server.close(() => Promise.resolve(close()).finally(() => process.exit(0)));
+// PORT=0 picks a free port; the line below says which (the e2e test reads it).
+const server = app.listen(port, () => console.log(`websession demo on http://localhost:${server.address().port} (sessions in ${label})`));
+const stop = () => {
+  server.close(() => Promise.resolve(close()).finally(() => process.exit(0)));
+  server.closeIdleConnections(); // a browser's idle keep-alive connections would hold close() open
+  setTimeout(() => process.exit(0), 3000).unref(); // and a busy one at most this long
+};
 process.on('SIGINT', stop);
 process.on('SIGTERM', stop);
