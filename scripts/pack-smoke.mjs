@@ -94,9 +94,13 @@ const files = new Set(packed.files.map((f) => f.path));
 const notPacked = targets.filter(([, file]) => !files.has(file.replace(/^\.\//, '')));
 if (notPacked.length) fail(`the tarball lacks export targets: ${notPacked.map(([k, f]) => `${k} → ${f}`).join(', ')}`);
 for (const required of ['package.json', 'README.md', 'LICENSE']) if (!files.has(required)) fail(`the tarball lacks ${required}`);
+// The README's relative links (docs/, examples/) must be shipped: the installed package is all a reader has.
+const links = [...readFileSync(join(ROOT, 'README.md'), 'utf8').matchAll(/\]\((?!https?:|#|mailto:)([^)#\s]+)/g)].map((m) => m[1].replace(/^\.\//, ''));
+const unshipped = links.filter((link) => !files.has(link) && ![...files].some((f) => f.startsWith(`${link.replace(/\/$/, '')}/`)));
+if (unshipped.length) fail(`README.md links to files the tarball lacks: ${unshipped.join(', ')}`);
 const stray = [...files].filter((f) => /^(test|bench|demo|scripts|\.ci|node_modules)\//.test(f) || /\.test\.[jt]s$/.test(f));
 if (stray.length) fail(`the tarball has files a consumer never needs: ${stray.slice(0, 10).join(', ')}`);
-console.log(`  ${packed.filename}: ${packed.entryCount} files, ${(packed.size / 1024).toFixed(1)} KB packed, ${(packed.unpackedSize / 1024).toFixed(1)} KB unpacked; all ${targets.length} export targets present`);
+console.log(`  ${packed.filename}: ${packed.entryCount} files, ${(packed.size / 1024).toFixed(1)} KB packed, ${(packed.unpackedSize / 1024).toFixed(1)} KB unpacked; all ${targets.length} export targets and ${links.length} README links present`);
 
 // ---- 2. a fresh consumer project -----------------------------------------------------------
 const app = join(work, 'consumer');
