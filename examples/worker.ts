@@ -1,7 +1,8 @@
 // A Cloudflare Worker with websession/fetch and the Workers KV store.
-// Bindings: a KV namespace `SESSIONS` and a secret `SESSION_SECRET`
-// (`wrangler secret put SESSION_SECRET`). test/examples.test.ts bundles this file with esbuild
-// and runs it inside workerd through Miniflare.
+// Bindings: a KV namespace `SESSIONS` and a secret `SESSION_SECRET`, declared in
+// examples/wrangler.jsonc. Run it locally from the repository:
+//   npm run build && npx wrangler dev -c examples/wrangler.jsonc --var SESSION_SECRET:<a long random string>
+// test/examples.test.ts bundles this file with esbuild and runs it inside workerd (Miniflare).
 import { withSession } from 'websession/fetch';
 import { createKvStore, type KvNamespaceLike } from 'websession/stores/kv';
 

@@ -9,14 +9,14 @@
  * - deno.ts and bun.ts: the Deno and Bun binaries that .ci/run installs into .ci/tools, when
  *   they are present.
  * - worker.ts: bundled by esbuild exactly as for deployment, then run inside workerd through
- *   Miniflare with a real (local) KV namespace.
+ *   Miniflare with a real (local) KV namespace; examples/wrangler.jsonc is checked to match.
  *
  * The examples import the package by its public name (`websession/express`, ...). Node, Deno,
  * Bun and esbuild resolve that self-reference through package.json `exports`, so they run the
  * built dist/: it is built here first if it is missing.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -167,5 +167,15 @@ describe('examples/worker.ts in workerd (Miniflare)', () => {
     } finally {
       await mf.dispose();
     }
+  });
+
+  it('examples/wrangler.jsonc runs that file with the same bindings', () => {
+    // `wrangler dev -c examples/wrangler.jsonc` is the README's way to run it; check the config
+    // names this file, the KV binding and the compatibility date used above.
+    const text = readFileSync(join(ROOT, 'examples/wrangler.jsonc'), 'utf8').replace(/^\s*\/\/.*$/gm, '');
+    const config = JSON.parse(text) as { main: string; compatibility_date: string; kv_namespaces: { binding: string }[] };
+    expect(config.main).toBe('worker.ts');
+    expect(config.compatibility_date).toBe('2026-04-01');
+    expect(config.kv_namespaces.map((ns) => ns.binding)).toEqual(['SESSIONS']);
   });
 });
