@@ -102,9 +102,15 @@ function dataOf(record: SessionRecord): SessionData {
   return data;
 }
 
+/** JSON.stringify drops functions and symbols without a word: refuse them instead of losing them at save. */
+function refuseNonData(_key: string, value: unknown): unknown {
+  if (typeof value === 'function' || typeof value === 'symbol') throw new TypeError(`a ${typeof value} is not JSON data`);
+  return value;
+}
+
 function checkSerialisable(key: string, value: unknown): void {
   try {
-    JSON.stringify(value);
+    JSON.stringify(value, refuseNonData);
   } catch (err) {
     throw new SessionError('ERR_VALUE', `session value ${JSON.stringify(key)} cannot be stored as JSON: ${(err as Error).message}`, { cause: err });
   }

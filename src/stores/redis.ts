@@ -86,7 +86,12 @@ if ARGV[3] == '1' or ARGV[4] ~= '' then
   local cur = redis.pcall('GET', KEYS[1])
   if type(cur) == 'string' then
     local rec = decode(cur)
-    if type(rec) == 'table' and type(rec.cookie) == 'table' then
+    if rec == nil and ARGV[4] ~= '' then
+      -- Beyond cjson (nested deeper than its 1000 levels) yet read by the engine: without this
+      -- every save of such a session would fail its version check, retried up to 100 times.
+      exists = true
+      version = tonumber(ARGV[4])
+    elseif type(rec) == 'table' and type(rec.cookie) == 'table' then
       exists = true
       if type(rec._ws) == 'table' and type(rec._ws.v) == 'number' then version = rec._ws.v end
     end
