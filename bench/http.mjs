@@ -3,7 +3,7 @@
 // variant of a scenario once, in a rotated order, so noise from the (shared) machine spreads over
 // all of them; results are medians over rounds, and ratios are medians of the per-round ratios.
 //
-//   node bench/http.mjs [--rounds 5] [--duration 1.5] [--warmup 1] [--connections 10]
+//   node bench/http.mjs [--rounds 10] [--duration 0.75] [--warmup 1] [--connections 10]
 //                       [--scenarios S1,S2,S3,S4] [--groups express,hono,node] [--smoke] [--json]
 //
 // Import the built package (dist/): run `npx tsc -p tsconfig.build.json` first (npm run bench does).
@@ -249,8 +249,10 @@ export function redisAvailable() {
  */
 export async function runHttp(options = {}) {
   const smoke = options.smoke === true;
-  const rounds = options.rounds ?? (smoke ? 1 : 5);
-  const duration = options.duration ?? 1.5;
+  // Many short rounds: the machine's noise comes in bursts of seconds, and the median of many
+  // paired ratios rejects them better than a few long runs.
+  const rounds = options.rounds ?? (smoke ? 1 : 10);
+  const duration = options.duration ?? 0.75;
   const warmup = options.warmup ?? (smoke ? 0 : 1);
   // The smoke run measures a fixed number of requests instead of seconds (it only has to run).
   const amount = options.amount ?? (smoke ? 300 : undefined);
@@ -311,7 +313,15 @@ export async function runHttp(options = {}) {
       for (const v of variants) statsStart[v] = (await servers[v].stats()).counts;
       const per = Object.fromEntries(variants.map((v) => [v, []]));
       for (let round = 0; round < rounds; round++) {
-        const order = variants.map((_, i) => variants[(i + round) % variants.length]);
+        // Groups stay contiguous (a variant and the ones it is compared with run within seconds
+        // of each other); both the group order and the order inside each group rotate per round.
+        const groupsHere = [...new Set(variants.map((v) => VARIANTS[v].group))];
+        const order = groupsHere
+          .map((_, i) => groupsHere[(i + round) % groupsHere.length])
+          .flatMap((g) => {
+            const members = variants.filter((v) => VARIANTS[v].group === g);
+            return members.map((_, i) => members[(i + round) % members.length]);
+          });
         for (const v of order) {
           const r = await load(servers[v].port, { duration, amount, connections, cookies: cookies[v] });
           per[v].push({ ...r, round });
