@@ -152,8 +152,8 @@ export function resolveCookie(name: string, input: CookieOptions | undefined, de
   if (c.secure !== undefined && c.secure !== 'auto' && typeof c.secure !== 'boolean') fail('cookie.secure', "must be a boolean or 'auto'");
   let maxAge: number | null = null;
   if (c.maxAge !== undefined && c.maxAge !== null) {
-    // Finite and within Date's range (±8.64e15 ms), or every request would fail building Expires.
-    if (typeof c.maxAge !== 'number' || !Number.isFinite(c.maxAge) || Math.abs(c.maxAge) > 8.64e15) fail('cookie.maxAge', `must be a number of milliseconds, got ${String(c.maxAge)}`);
+    // Finite and, added to now, within Date's range (±8.64e15 ms), or every request would fail building Expires.
+    if (typeof c.maxAge !== 'number' || !Number.isFinite(c.maxAge) || Math.abs(c.maxAge) + Date.now() > 8.64e15) fail('cookie.maxAge', `must be a number of milliseconds, got ${String(c.maxAge)}`);
     maxAge = c.maxAge;
   }
   const expires = c.expires ?? null;

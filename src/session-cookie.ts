@@ -6,6 +6,33 @@
  */
 import type { StoredCookie } from './store.ts';
 
+// The `cookie` package's grammars for Path and Domain: a stored attribute outside them would
+// make every Set-Cookie of that session throw.
+const PATH = /^[\u0020-\u003A\u003D-\u007E]*$/;
+const DOMAIN = /^([.]?[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)([.][a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/i;
+const SAME_SITE = /^(lax|strict|none)$/i;
+const PRIORITY = /^(low|medium|high)$/i;
+
+/**
+ * Whether a stored cookie can be served: each attribute has a type and value Set-Cookie
+ * accepts, and `originalMaxAge` keeps every expiry inside Date's range. A record failing this
+ * is corrupt (no session) rather than a session whose every response would fail.
+ */
+export function isUsableStoredCookie(c: StoredCookie, now: number = Date.now()): boolean {
+  const max = c.originalMaxAge;
+  if (max !== null && max !== undefined && (typeof max !== 'number' || !(Math.abs(max) + now <= 8.64e15))) return false;
+  // An expiry that cannot be read would silently turn the cookie into a browser-session one.
+  const expires = c.expires;
+  if (expires !== null && expires !== undefined && (!(typeof expires === 'string' || typeof expires === 'number' || expires instanceof Date) || Number.isNaN(new Date(expires).getTime()))) return false;
+  for (const flag of [c.httpOnly, c.secure, c.partitioned]) if (flag !== null && flag !== undefined && typeof flag !== 'boolean') return false;
+  if (c.path !== null && c.path !== undefined && (typeof c.path !== 'string' || !PATH.test(c.path))) return false;
+  if (c.domain !== null && c.domain !== undefined && (typeof c.domain !== 'string' || (c.domain !== '' && !DOMAIN.test(c.domain)))) return false;
+  const sameSite = c.sameSite;
+  if (sameSite !== null && sameSite !== undefined && typeof sameSite !== 'boolean' && (typeof sameSite !== 'string' || !SAME_SITE.test(sameSite))) return false;
+  if (c.priority !== null && c.priority !== undefined && (typeof c.priority !== 'string' || !PRIORITY.test(c.priority))) return false;
+  return true;
+}
+
 /** The cookie of one session; changing it changes the next Set-Cookie. */
 export class SessionCookie {
   /** The configured lifetime in ms, or `null` for a browser-session cookie. */

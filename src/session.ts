@@ -6,7 +6,7 @@
 import { SessionError } from './errors.ts';
 import type { CommitState } from './commit.ts';
 import type { FreshReason, ResolvedOptions, SessionEvent } from './options.ts';
-import { SessionCookie } from './session-cookie.ts';
+import { isUsableStoredCookie, SessionCookie } from './session-cookie.ts';
 import type { RecordMeta, SessionRecord, StoredCookie } from './store.ts';
 import type { Signer } from './signing.ts';
 import { readCookieValues } from './cookie.ts';
@@ -100,6 +100,12 @@ function dataOf(record: SessionRecord): SessionData {
     data[key] = record[key];
   }
   return data;
+}
+
+/** A record the engine can adopt: an object whose express-session `cookie` can be served; anything else is corrupt, so no session. */
+function isUsable(record: unknown): record is SessionRecord {
+  const cookie = (record as SessionRecord | null)?.cookie;
+  return typeof record === 'object' && record !== null && typeof cookie === 'object' && cookie !== null && !Array.isArray(cookie) && isUsableStoredCookie(cookie);
 }
 
 /** JSON.stringify drops functions and symbols without a word: refuse them instead of losing them at save. */
@@ -221,7 +227,7 @@ export class SessionHandle<Data extends SessionData = SessionData> implements Se
         break;
       }
       const now = Date.now();
-      if (record === undefined || record === null || typeof record !== 'object' || typeof record.cookie !== 'object' || record.cookie === null) {
+      if (!isUsable(record)) {
         reason = reason === 'expired' ? reason : 'not-found';
         continue;
       }
@@ -428,7 +434,7 @@ export class SessionHandle<Data extends SessionData = SessionData> implements Se
     const id = this.#id;
     const record = await this.#ctx.call('get', () => this.#ctx.options.store.get(id));
     const now = Date.now();
-    if (!record || typeof record !== 'object' || typeof record.cookie !== 'object' || record.cookie === null || this.#expired(record, now)) {
+    if (!isUsable(record) || this.#expired(record, now)) {
       throw new SessionError('ERR_NOT_FOUND', 'failed to load session');
     }
     const cookieId = this.#cookieId;
@@ -521,7 +527,7 @@ export class SessionHandle<Data extends SessionData = SessionData> implements Se
       if (!cas || attempt >= MAX_MERGE_ATTEMPTS) break;
       // Another request wrote first: replay this request's own changes onto the latest record.
       const latest = await this.#ctx.call('get', () => store.get(id));
-      if (!latest || typeof latest !== 'object' || typeof latest.cookie !== 'object' || latest.cookie === null || this.#expired(latest, now)) break;
+      if (!isUsable(latest) || this.#expired(latest, now)) break;
       this.#rebase(latest);
       this.#ctx.emit({ type: 'merge' });
     }

@@ -240,14 +240,18 @@ export async function startTargets(o: TargetOptions): Promise<Target[]> {
       next(err);
     }
   });
+  app.use((_err: unknown, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
+    res.status(500).send('Internal Server Error');
+  });
   const expressServer = await serveListener(app);
   const hono = new Hono<{ Variables: SessionVariables }>();
+  // What an app's error handler (and a fetch host) does: a plain 500, without logging the test's deliberate faults.
+  hono.onError((_err, c) => c.text('Internal Server Error', 500));
   hono.use(honoSession({ ...common, cookie } as HonoSessionOptions));
   hono.all('*', async (c) => c.json(await route(new URL(c.req.url).pathname, c.get('session'))));
   const honoServer = await serveFetch(hono.fetch);
-  const fetchServer = await serveFetch(
-    withFetchSession(async (request, session) => Response.json(await route(new URL(request.url).pathname, session)), { ...common, cookie } as FetchSessionOptions),
-  );
+  const fetchHandler = withFetchSession(async (request, session) => Response.json(await route(new URL(request.url).pathname, session)), { ...common, cookie } as FetchSessionOptions);
+  const fetchServer = await serveFetch((request) => fetchHandler(request).catch(() => new Response('Internal Server Error', { status: 500 })));
   return [
     { label: 'node', ...node },
     { label: 'express', ...expressServer },
