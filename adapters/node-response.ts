@@ -157,7 +157,10 @@ export function hookResponse(res: ServerResponse, hooks: ResponseHooks): void {
   } as ServerResponse['write'];
 
   res.end = function end(this: ServerResponse, ...args: unknown[]) {
-    if (state === 'bypass' || ended) return original.end.apply(res, args as Parameters<ServerResponse['end']>);
+    if (state === 'bypass') return original.end.apply(res, args as Parameters<ServerResponse['end']>);
+    // A second end() is a no-op, as on a plain response; passed through, it would finish the
+    // response before the session is saved (and write a second body while the first is held).
+    if (ended) return res;
     if (state === 'open') {
       hold({ kind: 'end', args });
       return res;

@@ -30,7 +30,7 @@ export interface SessionEngine<Data extends SessionData = SessionData> {
   load(input: Request | RequestFacts): Session<Data>;
   /** Runs the end-of-request store action (save or touch) for a session; throws `SessionError` on store failure. */
   persist(session: Session<Data>): Promise<void>;
-  /** Computes the Set-Cookie values and cache headers for a session's response. */
+  /** Computes the Set-Cookie values and cache headers for a session's response; from then on `regenerate()` throws `ERR_HEADERS_SENT`. */
   cookieHeaders(session: Session<Data>): Promise<CommitResult>;
   /** Persists, then returns the headers to send. */
   commit(session: Session<Data>): Promise<CommitResult>;
@@ -142,6 +142,7 @@ export function createSessionEngine<Data extends SessionData = SessionData>(
 
   const cookieHeaders = async (session: Session<Data>): Promise<CommitResult> => {
     const s = handle(session);
+    s.markCookieSent();
     if (!s.loaded || s.readOnly) return EMPTY;
     const state = s.commitState();
     const action = s.lost ? 'none' : decideCookieAction(state, policy);

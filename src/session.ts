@@ -148,6 +148,7 @@ export class SessionHandle<Data extends SessionData = SessionData> implements Se
   #cookieAttributes = '';
   #readOnly = false;
   #touched = false;
+  #cookieSent = false;
   /** Set by the engine when a conditional end-of-request write found no record. */
   lost = false;
 
@@ -390,6 +391,8 @@ export class SessionHandle<Data extends SessionData = SessionData> implements Se
 
   async regenerate(options?: RegenerateOptions): Promise<void> {
     await this.load();
+    // The new ID could never reach the browser, and the old record would be gone: a silent logout.
+    if (this.#cookieSent) throw new SessionError('ERR_HEADERS_SENT', 'session.regenerate() after the response headers were sent: the new session cookie could not be delivered');
     const { options: engineOptions } = this.#ctx;
     // The cookie's ID, and an ID already written by save() in this request (else it stays behind as an orphan).
     const oldIds = new Set([this.#cookieId, this.#savedId].filter((x): x is string => x !== undefined));
@@ -462,6 +465,11 @@ export class SessionHandle<Data extends SessionData = SessionData> implements Se
     this.#need('touch');
     this.#cookie!.resetMaxAge();
     this.#touched = true;
+  }
+
+  /** Engine hook: the response headers are being sent, so the session cookie can no longer change. @internal */
+  markCookieSent(): void {
+    this.#cookieSent = true;
   }
 
   /** Engine hook: slides the cookie expiry once per request, as express-session does before sending it. @internal */

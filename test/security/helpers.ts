@@ -188,6 +188,10 @@ export interface TargetOptions {
   secure?: boolean;
   proxy?: boolean;
   secret?: string | string[];
+  /** Cookie attributes on top of the defaults (every adapter). */
+  cookie?: Record<string, unknown>;
+  /** Further engine options (every adapter; for Express they override its saveUninitialized/resave too). */
+  extra?: Record<string, unknown>;
 }
 
 async function whoami(session: Session): Promise<WhoAmI> {
@@ -219,8 +223,8 @@ async function route(path: string, session: Session): Promise<unknown> {
  */
 export async function startTargets(o: TargetOptions): Promise<Target[]> {
   const name = o.name ?? 'sid';
-  const cookie = { secure: o.secure ?? 'auto', sameSite: 'lax' as const };
-  const common = { secret: o.secret ?? SECRET, store: o.store, name, proxy: o.proxy, idleTimeout: null, absoluteTimeout: null };
+  const cookie = { secure: o.secure ?? 'auto', sameSite: 'lax' as const, ...o.cookie };
+  const common = { secret: o.secret ?? SECRET, store: o.store, name, proxy: o.proxy, idleTimeout: null, absoluteTimeout: null, ...o.extra };
   const node = await serveListener(
     withNodeSession(
       async (req, res, session) => {
@@ -232,7 +236,7 @@ export async function startTargets(o: TargetOptions): Promise<Target[]> {
     ),
   );
   const app = express();
-  app.use(expressAdapter({ ...common, cookie: { secure: o.secure ?? false, sameSite: 'lax' }, resave: false, saveUninitialized: false } as ExpressSessionOptions));
+  app.use(expressAdapter({ ...common, cookie: { secure: o.secure ?? false, sameSite: 'lax', ...o.cookie }, resave: false, saveUninitialized: false, ...o.extra } as ExpressSessionOptions));
   app.all(/.*/, async (req, res, next) => {
     try {
       res.json(await route(req.path, getSession(req)!));
