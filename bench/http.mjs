@@ -303,7 +303,7 @@ export async function runHttp(options = {}) {
           const after = (await servers[v].stats()).counts;
           const sets = after.set - before[v].set;
           const touches = after.touch - before[v].touch;
-          results[scenario][v] = { rounds: [r], rps: r.rps, p99: r.p99, spread: 0, requests: r.requests + 1, sets, touches, writesPerReq: (sets + touches) / (r.requests + 1) };
+          results[scenario][v] = { rounds: [r], rps: r.rps, p99: r.p99, cpuPerReq: undefined, spread: 0, requests: r.requests + 1, sets, touches, writesPerReq: (sets + touches) / (r.requests + 1) };
           if (r.non2xx > 0 || r.errors > 0) problems.push(`${v} ${scenario}: ${r.non2xx} non-2xx, ${r.errors} errors`);
         }
         continue;
@@ -323,8 +323,12 @@ export async function runHttp(options = {}) {
             return members.map((_, i) => members[(i + round) % members.length]);
           });
         for (const v of order) {
+          const cpuBefore = (await servers[v].stats()).cpuMicros;
           const r = await load(servers[v].port, { duration, amount, connections, cookies: cookies[v] });
-          per[v].push({ ...r, round });
+          const cpuAfter = (await servers[v].stats()).cpuMicros;
+          // Server CPU time per request: unlike req/s, it does not depend on whether the client or
+          // the server set the pace, and CPU stolen by other processes does not count.
+          per[v].push({ ...r, round, cpuPerReq: (cpuAfter - cpuBefore) / Math.max(1, r.requests) });
           if (r.non2xx > 0 || r.errors > 0) problems.push(`${v} ${scenario} round ${round + 1}: ${r.non2xx} non-2xx, ${r.errors} errors`);
         }
         log(`[http] ${scenario} round ${round + 1}/${rounds}: ${order.map((v) => `${VARIANTS[v].label} ${fmtInt(per[v].at(-1).rps)}`).join(', ')}`);
@@ -340,6 +344,7 @@ export async function runHttp(options = {}) {
           rounds: per[v],
           rps,
           clientCpu: median(per[v].map((r) => r.clientCpu)),
+          cpuPerReq: median(per[v].map((r) => r.cpuPerReq)),
           p99: median(per[v].map((r) => r.p99)),
           spread: rpsList.length > 1 ? (Math.max(...rpsList) - Math.min(...rpsList)) / 2 / rps : 0,
           requests: total,
@@ -419,6 +424,7 @@ export function httpRows(http) {
         scenario === 'S4R' ? `${fmtInt(r.rps)} req/s (1 run)` : `${fmtInt(r.rps)} req/s${r.clientCpu >= CLIENT_BOUND ? ' †' : ''}`,
         scenario === 'S4R' ? '' : `±${(r.spread * 100).toFixed(0)}%`,
         `${r.p99} ms`,
+        r.cpuPerReq === undefined ? '' : `${r.cpuPerReq.toFixed(0)} µs`,
         writes,
         ratio,
         target,
@@ -429,7 +435,7 @@ export function httpRows(http) {
   return rows;
 }
 
-export const HEADER = ['bench', 'variant', 'result (median)', 'spread', 'p99', 'store writes', 'ratio (same run)', 'target', 'status'];
+export const HEADER = ['bench', 'variant', 'result (median)', 'spread', 'p99', 'server CPU/req', 'store writes', 'ratio (same run)', 'target', 'status'];
 
 if (isMain(import.meta.url)) {
   const opts = parseArgs(process.argv.slice(2));

@@ -86,7 +86,10 @@ for (const signal of ['SIGTERM', 'SIGINT']) process.on(signal, () => process.exi
 
 if (typeof process.send === 'function') {
   process.on('message', (message) => {
-    if (message && message.type === 'stats') process.send({ type: 'stats', counts: { ...counts }, rss: process.memoryUsage().rss });
+    if (message && message.type === 'stats') {
+      const cpu = process.cpuUsage();
+      process.send({ type: 'stats', counts: { ...counts }, cpuMicros: cpu.user + cpu.system, rss: process.memoryUsage().rss });
+    }
   });
   // Exit with the orchestrator.
   process.on('disconnect', () => process.exit(0));
