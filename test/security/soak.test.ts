@@ -1,0 +1,148 @@
+/**
+ * Soak, short version (security reference §5.3 SK1, cut to about 15 s so it runs in `npm test`;
+ * the long run is `npm run soak`, scripts/soak.mjs, not in CI).
+ *
+ * Churn on the memory store through the engine: new sessions at a steady rate (a third of them
+ * browser-session cookies, a quarter of visitors coming back once), idle timeout 2 s, absolute
+ * timeout 10 s, sweep every 500 ms. Checks:
+ * - the number of entries plateaus near rate x idle (bounded by rate x (idle + sweep interval));
+ * - the heap does not grow after warm-up: the slope of heapUsed (sampled after a forced full GC)
+ *   stays under 1 MB per minute. A full GC is forced with v8.setFlagsFromString('--expose-gc')
+ *   on Node and Deno and Bun.gc(true) on Bun. If no GC can be forced, the slope of unforced
+ *   samples is noisy (garbage not yet collected), and a generous bound of 20 MB/min is used
+ *   instead; the test prints which one applied. The engine is rebuilt every 200 sessions
+ *   (same store): each engine's signer keeps bounded memos (4,096 signed and 4,096 verified
+ *   values, dropped wholesale when full), a sawtooth of about 2 MB that, in a 10-second window,
+ *   reads as several MB per minute of "growth". The memory store under test is shared by all
+ *   of them; `npm run soak` runs one engine for minutes, where the sawtooth averages out;
+ * - after traffic stops, every session is swept: store.length === 0 within idle + sweep
+ *   interval (plus scheduling slack).
+ */
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import { describe, expect, it } from 'vitest';
+import { createMemoryStore, createSessionEngine, type Session } from '../../src/index.ts';
+import { sleep } from './helpers.ts';
+
+const RATE = 400; // new sessions per second
+const IDLE = 2_000;
+const SWEEP = 500;
+const WARMUP = 4_000;
+const MEASURE = Number(process.env.SOAK_MEASURE_MS ?? 8_000);
+
+/** A full-GC function for this runtime, or undefined. */
+function forcedGc(): ((() => void) & { how: string }) | undefined {
+  const bun = (globalThis as { Bun?: { gc(force: boolean): void } }).Bun;
+  if (bun?.gc) return Object.assign(() => bun.gc(true), { how: 'Bun.gc(true)' });
+  const g = (globalThis as { gc?: () => void }).gc;
+  if (typeof g === 'function') return Object.assign(() => g(), { how: 'global.gc' });
+  try {
+    setFlagsFromString('--expose-gc');
+    const fn = runInNewContext('gc') as unknown;
+    if (typeof fn === 'function') return Object.assign(() => (fn as () => void)(), { how: "v8.setFlagsFromString('--expose-gc')" });
+  } catch {
+    // not available on this runtime
+  }
+  return undefined;
+}
+
+/** Least-squares slope of y over x. */
+function slope(points: Array<[number, number]>): number {
+  const n = points.length;
+  const mx = points.reduce((s, [x]) => s + x, 0) / n;
+  const my = points.reduce((s, [, y]) => s + y, 0) / n;
+  let num = 0;
+  let den = 0;
+  for (const [x, y] of points) {
+    num += (x - mx) * (y - my);
+    den += (x - mx) ** 2;
+  }
+  return num / den;
+}
+
+describe('soak (short)', () => {
+  it('memory store churn: entries plateau near rate x idle, the heap stays flat after warm-up, everything is swept once traffic stops', async () => {
+    const store = createMemoryStore({ sweepInterval: SWEEP });
+    const build = (maxAge?: number) => createSessionEngine({ secret: 'soak secret, long enough to be a real one', store, idleTimeout: IDLE, absoluteTimeout: 10_000, cookie: maxAge ? { maxAge } : {} });
+    let engine = build();
+    let persistent = build(5_000);
+    const gc = forcedGc();
+    let running = true;
+    let created = 0;
+    const returning: Array<{ cookie: string; at: number; engine: typeof engine }> = [];
+    const visit = async (e: typeof engine, cookie?: string): Promise<string | undefined> => {
+      const s: Session = e.load({ cookie, secure: true });
+      await s.set('n', ((await s.get('n')) as number | undefined ?? 0) + 1);
+      await s.set('payload', { cart: ['book', 'pen'], at: Date.now() });
+      const result = await e.commit(s);
+      return result.setCookie[0]?.split(';', 1)[0];
+    };
+    // A steady generator: every 10 ms, RATE/100 new visitors, and the returning ones that are due.
+    const tick = async (): Promise<void> => {
+      const now = Date.now();
+      const batch: Array<Promise<unknown>> = [];
+      for (let i = 0; i < RATE / 100; i++) {
+        const index = created++;
+        if (index % 200 === 0) {
+          engine = build();
+          persistent = build(5_000);
+        }
+        const e = index % 3 === 0 ? engine : persistent; // a third browser-session cookies
+        // A quarter come back once, 0.5 to 1.5 s later.
+        batch.push(visit(e).then((cookie) => void (cookie && index % 4 === 0 && returning.push({ cookie, at: now + 500 + Math.random() * 1_000, engine: e }))));
+      }
+      for (let i = 0; i < returning.length; i++) {
+        if (returning[i]!.at > now) continue;
+        const r = returning.splice(i--, 1)[0]!;
+        batch.push(visit(r.engine, r.cookie));
+      }
+      await Promise.all(batch);
+    };
+    const driver = (async () => {
+      let next = performance.now();
+      while (running) {
+        await tick();
+        next += 10;
+        await sleep(Math.max(0, next - performance.now()));
+      }
+    })();
+
+    const counts: number[] = [];
+    const heap: Array<[number, number]> = [];
+    const t0 = performance.now();
+    try {
+      while (performance.now() - t0 < WARMUP + MEASURE) {
+        await sleep(500);
+        const t = performance.now() - t0;
+        if (t < WARMUP) continue;
+        counts.push(store.length);
+        gc?.();
+        heap.push([t / 60_000, process.memoryUsage().heapUsed / 1024 / 1024]);
+      }
+    } finally {
+      running = false;
+      await driver;
+    }
+    const stoppedAt = performance.now();
+    // Drained: every session idles out and the sweep removes it.
+    while (store.length > 0 && performance.now() - stoppedAt < IDLE + SWEEP + 2_000) await sleep(100);
+    const drainMs = performance.now() - stoppedAt;
+    const length = store.length;
+    store.close();
+
+    const mbPerMinute = slope(heap);
+    const bound = gc ? 1 : 20;
+    console.info(
+      `soak: ${created} sessions created; entries ${Math.min(...counts)}..${Math.max(...counts)} (rate x idle = ${(RATE * IDLE) / 1000}); heap slope ${mbPerMinute.toFixed(3)} MB/min ` +
+        `(bound ${bound}, GC ${gc ? gc.how : 'not forceable: unforced samples'}); drained in ${drainMs.toFixed(0)} ms`,
+    );
+    expect(created).toBeGreaterThan(RATE * ((WARMUP + MEASURE) / 1000) * 0.5);
+    for (const c of counts) {
+      expect(c).toBeGreaterThan(((RATE * IDLE) / 1000) * 0.6);
+      expect(c).toBeLessThan(((RATE * (IDLE + SWEEP)) / 1000) * 1.6);
+    }
+    expect(mbPerMinute).toBeLessThan(bound);
+    expect(length).toBe(0);
+    expect(drainMs).toBeLessThan(IDLE + SWEEP + 2_000);
+  }, 40_000 + MEASURE);
+});
