@@ -320,6 +320,11 @@ export function session(options: ExpressSessionOptions = {}): SessionMiddleware 
         if (typeof req.sessionID !== 'string') return;
         await eng.persist(current);
       },
+      idle() {
+        if (!facade) return true;
+        if (unsetByApp()) return unset !== 'destroy';
+        return typeof req.sessionID !== 'string' || !eng.hasWork(current);
+      },
       fail(error, headersSent) {
         // Store errors reach the app's error handler, as with express-session; before the
         // headers went out this replaces the response instead of following it.

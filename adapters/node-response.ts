@@ -19,6 +19,11 @@ export interface ResponseHooks {
   /** Runs the end-of-request store action; runs once, before the response ends. */
   persist(): Promise<void>;
   /**
+   * Whether there is nothing to commit right now (no store write, no cookie); synchronous.
+   * Then the response goes out untouched, with no hold and no asynchronous step.
+   */
+  idle?(): boolean;
+  /**
    * Reports a failure of either hook. `headersSent` says whether the app's response already
    * started; when it did not, the app's response is dropped and the handler must answer.
    */
@@ -108,6 +113,18 @@ export function hookResponse(res: ServerResponse, hooks: ResponseHooks): void {
   };
 
   const hold = (call: Call): void => {
+    if (state === 'open' && hooks.idle?.()) {
+      // Fast path: nothing to add to the headers and nothing to save yet.
+      state = 'headers-done';
+      // Still tell the engine the headers are going out (regenerate() then throws).
+      hooks.headers().catch(() => {});
+      if (call.kind === 'end') ended = true;
+      if (call.kind === 'writeHead') original.writeHead.apply(res, call.args as Parameters<ServerResponse['writeHead']>);
+      else if (call.kind === 'write') original.write.apply(res, call.args as Parameters<ServerResponse['write']>);
+      else if (call.kind === 'flushHeaders') original.flushHeaders.apply(res);
+      else original.end.apply(res, call.args as Parameters<ServerResponse['end']>);
+      return;
+    }
     queue.push(call);
     if (state !== 'open') return;
     state = 'holding';
@@ -166,6 +183,7 @@ export function hookResponse(res: ServerResponse, hooks: ResponseHooks): void {
       return res;
     }
     ended = true;
+    if (state === 'headers-done' && queue.length === 0 && hooks.idle?.()) return original.end.apply(res, args as Parameters<ServerResponse['end']>);
     // Headers went out already (streaming): save, then finish the body.
     const finish = (): void => {
       if (state === 'holding') {

@@ -64,6 +64,7 @@ export function withSession<Data extends SessionData = SessionData>(handler: Ses
     hookResponse(res, {
       headers: () => engine.cookieHeaders(session),
       persist: () => engine.persist(session),
+      idle: () => !engine.hasWork(session),
       fail(error) {
         engine.options.onEvent?.({ type: 'error', error });
         sendError(res, storeErrorStatus);

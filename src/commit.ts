@@ -30,6 +30,8 @@ export interface CommitState {
   deliverable: boolean;
   /** The store implements `touch`. */
   storeCanTouch: boolean;
+  /** Milliseconds since the record was last written or touched. @default 0 */
+  sinceLastWrite?: number | undefined;
 }
 
 /** The options the decision depends on. */
@@ -40,6 +42,8 @@ export interface CommitPolicy {
   resendOnCookieChange: boolean;
   /** An idle timeout is enforced from the record's last-seen time. @default false */
   idleTimeout?: boolean | undefined;
+  /** An unchanged session is touched at most this often (ms); 0 touches on every request. @default 0 */
+  touchAfter?: number | undefined;
 }
 
 /** What to do with the store at the end of the request. */
@@ -55,6 +59,9 @@ export function decideStoreAction(s: CommitState, p: CommitPolicy): StoreAction 
   const shouldSave = s.isNew && !p.saveUninitialized && !s.explicitlySaved ? s.modified : !s.saved;
   if (shouldSave) return 'set';
   if (s.isNew) return 'none';
+  // Write budget: an unchanged session refreshes its expiry at most once per touchAfter
+  // (rolling cookies slide on every response, so their record does too).
+  if (p.touchAfter && !p.rolling && (s.sinceLastWrite ?? 0) < p.touchAfter) return 'none';
   if (s.storeCanTouch) return 'touch';
   // A store without touch cannot record activity: with an idle timeout, rewrite the record,
   // or an active but read-only session would expire after idleTimeout.

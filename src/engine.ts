@@ -30,6 +30,8 @@ export interface SessionEngine<Data extends SessionData = SessionData> {
   load(input: Request | RequestFacts): Session<Data>;
   /** Runs the end-of-request store action (save or touch) for a session; throws `SessionError` on store failure. */
   persist(session: Session<Data>): Promise<void>;
+  /** Whether committing this session would write the store or send a cookie now; synchronous, so hosts can skip the commit. */
+  hasWork(session: Session<Data>): boolean;
   /** Computes the Set-Cookie values and cache headers for a session's response; from then on `regenerate()` throws `ERR_HEADERS_SENT`. */
   cookieHeaders(session: Session<Data>): Promise<CommitResult>;
   /** Persists, then returns the headers to send. */
@@ -114,6 +116,7 @@ export function createSessionEngine<Data extends SessionData = SessionData>(
     rolling: resolved.rolling,
     resendOnCookieChange: resolved.resendOnCookieChange,
     idleTimeout: resolved.idleTimeout !== undefined,
+    touchAfter: resolved.touchAfter,
   };
   const emit = (event: SessionEvent): void => {
     if (!onEvent) return;
@@ -138,6 +141,13 @@ export function createSessionEngine<Data extends SessionData = SessionData>(
     const s = handle(session);
     if (!s.loaded || s.readOnly) return;
     await s.persist(decideStoreAction(s.commitState(), policy));
+  };
+
+  const hasWork = (session: Session<Data>): boolean => {
+    const s = handle(session);
+    if (!s.loaded || s.readOnly) return false;
+    const state = s.commitState();
+    return decideStoreAction(state, policy) !== 'none' || (!s.lost && decideCookieAction(state, policy) !== 'none');
   };
 
   const cookieHeaders = async (session: Session<Data>): Promise<CommitResult> => {
@@ -180,6 +190,7 @@ export function createSessionEngine<Data extends SessionData = SessionData>(
     load: (input) => new SessionHandle<Data>(ctx, isRequest(input) ? requestFacts(input) : input),
     persist,
     cookieHeaders,
+    hasWork,
     commit,
     async listSessions(userKey) {
       if (typeof store.listByUser !== 'function') throw new SessionError('ERR_CONFIG', 'websession: this store cannot list sessions by user (capabilities.listing is false)');

@@ -72,6 +72,12 @@ export interface SessionOptions {
   absoluteTimeout?: number | null | undefined;
   /** Store TTL for records with no other expiry (browser-session cookie and no timeouts), in ms. @default 86_400_000 (1 day) */
   fallbackTtl?: number | undefined;
+  /**
+   * An unchanged session refreshes its store expiry at most this often (ms), so read-only traffic
+   * does not write on every request; the idle timeout may then end a session up to this much
+   * early. 0 touches on every request, as express-session does. @default 0
+   */
+  touchAfter?: number | undefined;
   /** A store call that takes longer than this fails with `ERR_STORE` (ms); 0 disables. @default 5000 */
   storeTimeout?: number | undefined;
   /** What a failed store read does: throw (`'fail'`), or continue with an anonymous session that is never saved (`'anonymous'`). @default 'fail' */
@@ -98,6 +104,7 @@ export interface ResolvedOptions {
   absoluteTimeout: number | undefined;
   fallbackTtl: number;
   storeTimeout: number;
+  touchAfter: number;
   onStoreError: 'fail' | 'anonymous';
   resendOnCookieChange: boolean;
   onEvent: ((event: SessionEvent) => void) | undefined;
@@ -232,6 +239,7 @@ export function resolveOptions(options: SessionOptions, defaults: Partial<Sessio
     absoluteTimeout: duration('absoluteTimeout', options.absoluteTimeout, defaults.absoluteTimeout),
     fallbackTtl: duration('fallbackTtl', options.fallbackTtl, 86_400_000) ?? 86_400_000,
     storeTimeout,
+    touchAfter: duration('touchAfter', options.touchAfter === 0 ? null : options.touchAfter, defaults.touchAfter) ?? 0,
     onStoreError,
     resendOnCookieChange: options.resendOnCookieChange ?? defaults.resendOnCookieChange ?? true,
     onEvent: options.onEvent,

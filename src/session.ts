@@ -590,6 +590,7 @@ export class SessionHandle<Data extends SessionData = SessionData> implements Se
       cookieChanged: cookie.expiryChanged || cookie.attributeKey() !== this.#cookieAttributes,
       signedWithOldSecret: this.#signedWithOldSecret,
       hadCookie: this.#cookieId !== undefined,
+      sinceLastWrite: Date.now() - this.#meta.a,
       deliverable: !(cookie.secure === true && !this.requestSecure),
       // A touch that cannot move the idle clock (express-session stores) counts as no touch.
       storeCanTouch:

@@ -16,7 +16,7 @@ import { describe, expect, it } from 'vitest';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 /** Regression guard (today's size plus a little room); the target of the performance issue is 5 KB. */
-const BUDGET = 11 * 1024;
+const BUDGET = 12 * 1024;
 const BUILTINS = new Set(builtinModules.flatMap((m) => [m, `node:${m}`]));
 
 const ENTRY = [
