@@ -54,12 +54,17 @@ export function withSession<Data extends SessionData = SessionData>(handler: Ses
   const { storeErrorStatus = 503, ...rest } = options;
   const engine = createSessionEngine<Data>({ ...rest, store: rest.store ?? createMemoryStore() });
   const listener = (req: IncomingMessage, res: ServerResponse): void => {
-    const forwarded = req.headers['x-forwarded-proto'];
-    const session = engine.load({
-      cookie: req.headers.cookie,
-      secure: (req.socket as { encrypted?: boolean } | null)?.encrypted === true,
-      forwardedProto: Array.isArray(forwarded) ? forwarded[0] : forwarded,
-      context: req,
+    // The facts are read on first use: a request that never touches its session costs no
+    // parsing. The response is hooked up front (hooking on first use would miss a
+    // `res.end(await session.get(...))`, which reads res.end before the session loads).
+    const session: Session<Data> = engine.load(() => {
+      const forwarded = req.headers['x-forwarded-proto'];
+      return {
+        cookie: req.headers.cookie,
+        secure: (req.socket as { encrypted?: boolean } | null)?.encrypted === true,
+        forwardedProto: Array.isArray(forwarded) ? forwarded[0] : forwarded,
+        context: req,
+      };
     });
     hookResponse(res, {
       headers: () => engine.cookieHeaders(session),

@@ -26,8 +26,8 @@ export interface CommitResult {
 export interface SessionEngine<Data extends SessionData = SessionData> {
   /** The options after defaults and validation. */
   readonly options: ResolvedOptions;
-  /** Returns the request's session handle; nothing is verified or read until it is used. */
-  load(input: Request | RequestFacts): Session<Data>;
+  /** Returns the request's session handle; nothing is verified or read until it is used (facts may be given as a function, called on first use). */
+  load(input: Request | RequestFacts | (() => RequestFacts)): Session<Data>;
   /** Runs the end-of-request store action (save or touch) for a session; throws `SessionError` on store failure. */
   persist(session: Session<Data>): Promise<void>;
   /** Whether committing this session would write the store or send a cookie now; synchronous, so hosts can skip the commit. */
@@ -187,7 +187,7 @@ export function createSessionEngine<Data extends SessionData = SessionData>(
 
   return {
     options: resolved,
-    load: (input) => new SessionHandle<Data>(ctx, isRequest(input) ? requestFacts(input) : input),
+    load: (input) => new SessionHandle<Data>(ctx, typeof input !== 'function' && isRequest(input) ? () => requestFacts(input) : input),
     persist,
     cookieHeaders,
     hasWork,
@@ -213,6 +213,7 @@ export function createSessionEngine<Data extends SessionData = SessionData>(
 }
 
 function isRequest(input: Request | RequestFacts): input is Request {
-  // Duck-typed: hosts such as @hono/node-server hand over Request look-alikes.
-  return typeof (input as Request).headers?.get === 'function' && typeof (input as Request).url === 'string';
+  // Duck-typed without reading a property: hosts such as @hono/node-server hand over Request
+  // look-alikes that build a real Request on first access to their headers.
+  return 'headers' in input && 'url' in input;
 }

@@ -125,7 +125,8 @@ function checkSerialisable(key: string, value: unknown): void {
 /** The engine's implementation of {@link Session}. Create it through the engine. */
 export class SessionHandle<Data extends SessionData = SessionData> implements Session<Data> {
   readonly #ctx: SessionContext;
-  readonly #facts: RequestFacts;
+  #factsInput: RequestFacts | (() => RequestFacts);
+  #factsValue: RequestFacts | undefined;
   #loading: Promise<this> | undefined;
   #loaded = false;
   #id = '';
@@ -153,9 +154,18 @@ export class SessionHandle<Data extends SessionData = SessionData> implements Se
   lost = false;
 
   /** Use `engine.load()` instead. */
-  constructor(ctx: SessionContext, facts: RequestFacts) {
+  constructor(ctx: SessionContext, facts: RequestFacts | (() => RequestFacts)) {
     this.#ctx = ctx;
-    this.#facts = facts;
+    this.#factsInput = facts;
+  }
+
+  /** The request facts, read on first use: an untouched session never reads the request. */
+  get #facts(): RequestFacts {
+    if (this.#factsValue === undefined) {
+      const input = this.#factsInput;
+      this.#factsValue = typeof input === 'function' ? input() : input;
+    }
+    return this.#factsValue;
   }
 
   get loaded(): boolean {
