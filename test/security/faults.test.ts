@@ -47,7 +47,7 @@ import { createFileStore } from '../../src/stores/file.ts';
 import { createKvStore } from '../../src/stores/kv.ts';
 import { createRedisStore } from '../../src/stores/redis.ts';
 import { createSqlStore, pgQuery } from '../../src/stores/sql.ts';
-import { createKvFake, DATABASE_URL, redisServerMissing, SECRET, serveFetch, serveListener, sleep, startRedisChild, trackUnhandled, type RedisChild, type Running } from './helpers.ts';
+import { createKvFake, DATABASE_URL, redisServerMissing, SECRET, serveFetch, serveListener, sleep, startRedisChild, trackTimers, trackUnhandled, type RedisChild, type Running } from './helpers.ts';
 
 const LOOPS = 20;
 const RECOVERY_MS = 5_000;
@@ -385,21 +385,7 @@ describe('store faults with real servers, under load', () => {
       destroy: (id) => (hang ? never() : inner.destroy(id)),
     };
     // Track the engine's deadline timers (an unusual 123 ms): fired or cleared, none may stay.
-    const realSet = globalThis.setTimeout;
-    const realClear = globalThis.clearTimeout;
-    const live = new Set<unknown>();
-    globalThis.setTimeout = ((fn: (...a: unknown[]) => void, ms?: number, ...args: unknown[]) => {
-      const handle: unknown = realSet(() => {
-        live.delete(handle);
-        fn(...args);
-      }, ms);
-      if (ms === 123) live.add(handle);
-      return handle;
-    }) as typeof setTimeout;
-    globalThis.clearTimeout = ((handle: Parameters<typeof clearTimeout>[0]) => {
-      live.delete(handle);
-      realClear(handle);
-    }) as typeof clearTimeout;
+    const timers = trackTimers(123);
     const node = await serveListener(withSession(async (_req, res, s) => res.end(await count(s)), { secret: SECRET, store, storeTimeout: 123 }));
     const l = load(node.url, 'sid');
     try {
@@ -418,11 +404,10 @@ describe('store faults with real servers, under load', () => {
       const v = verdict(l.samples, 'sid', [200, 503]);
       expect({ unexpected: v.unexpected, clearing: v.clearing }).toEqual({ unexpected: [], clearing: 0 });
       await sleep(200);
-      expect(live.size).toBe(0);
+      expect(timers.live.size).toBe(0);
       expect(unhandled.errors).toEqual([]);
     } finally {
-      globalThis.setTimeout = realSet;
-      globalThis.clearTimeout = realClear;
+      timers.restore();
       await l.stop();
       await node.close();
     }

@@ -24,6 +24,11 @@ import { SECRET } from './helpers.ts';
 const RUNS = Number(process.env.FUZZ_RUNS ?? 0) || undefined;
 const runs = (n: number): number => RUNS ?? n;
 const NAME = 'sid';
+/**
+ * "Never hangs": a per-run bound far above the normal cost (microseconds), so that only a hang or
+ * super-linear work can reach it, not a loaded CI machine descheduling the worker for a while.
+ */
+const PER_RUN_MS = 250;
 const BASE64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
 const protoNames = Object.getOwnPropertyNames(Object.prototype).sort();
 
@@ -68,7 +73,7 @@ describe('fuzz', () => {
       fc.property(clean, (pairs) => {
         const header = pairs.map(([[n, eq, v], sep]) => `${n}${eq}${v}${sep}`).join('');
         const [out, ms] = timed(() => readCookieValues(header, NAME));
-        expect(ms).toBeLessThan(50);
+        expect(ms).toBeLessThan(PER_RUN_MS);
         expect(out.length).toBeLessThanOrEqual(MAX_CANDIDATES);
         const allowed = new Set<string>();
         const dec = (s: string): string => {
@@ -91,7 +96,7 @@ describe('fuzz', () => {
     fc.assert(
       fc.property(headers, (header) => {
         const [out, ms] = timed(() => readCookieValues(header, NAME));
-        expect(ms).toBeLessThan(50);
+        expect(ms).toBeLessThan(PER_RUN_MS);
         expect(Array.isArray(out) && out.length <= MAX_CANDIDATES && out.every((v) => typeof v === 'string')).toBe(true);
       }),
       { numRuns: runs(2000) },
@@ -152,7 +157,7 @@ describe('fuzz', () => {
         fc.asyncProperty(anything, async (input) => {
           const t0 = performance.now();
           const result = await signer.unsign(input);
-          expect(performance.now() - t0).toBeLessThan(250);
+          expect(performance.now() - t0).toBeLessThan(PER_RUN_MS * 4);
           if (result !== false) expect(genuine.has(input), JSON.stringify(input)).toBe(true);
         }),
         { numRuns: runs(3000) },
@@ -186,7 +191,7 @@ describe('fuzz', () => {
           const t0 = performance.now();
           const s = await engine.load({ cookie, secure: true }).load();
           await engine.commit(s);
-          expect(performance.now() - t0).toBeLessThan(500);
+          expect(performance.now() - t0).toBeLessThan(PER_RUN_MS * 8);
           if (!s.isNew) {
             expect(genuine, cookie).toBeDefined();
             expect(await s.get('user')).toBe('alice');
@@ -273,7 +278,7 @@ describe('fuzz', () => {
           if (act === 'maxAge') s.cookie.maxAge = 60_000;
           void (await s.get('__proto__' as never));
           const result = await engine.commit(s);
-          expect(performance.now() - t0).toBeLessThan(500);
+          expect(performance.now() - t0).toBeLessThan(PER_RUN_MS * 8);
           for (const header of result.setCookie) expect(header, current).toMatch(SET_COOKIE);
           for (const [, ttl] of writes) expect(ttl > 0 && Number.isFinite(ttl), current).toBe(true);
           expect(({} as Record<string, unknown>).isAdmin).toBeUndefined();

