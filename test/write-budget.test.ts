@@ -6,9 +6,10 @@ afterEach(() => {
   vi.useRealTimers();
 });
 
+let counter = 0;
 async function visit(engine: ReturnType<typeof createSessionEngine>, cookie?: string, write = false) {
   const s = engine.load(new Request('https://app.test/', cookie ? { headers: { cookie } } : {}));
-  if (write) await s.set('n', Date.now());
+  if (write) await s.set('n', ++counter);
   else await s.get('n');
   const res = await engine.commit(s, new Response('ok'));
   return res.headers.getSetCookie()[0]?.split(';')[0] ?? cookie;
