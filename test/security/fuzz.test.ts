@@ -13,7 +13,7 @@
  * test/signing.test.ts and test/cookie.test.ts hold example-based and simpler property tests
  * of the same functions; these add the structure and the forgery oracle. The counts below keep
  * this file to a few seconds; the nightly-style long run is `FUZZ_RUNS=100000 npx vitest run
- * test/security/fuzz.test.ts`.
+ * test/security/fuzz.test.ts --testTimeout=0`.
  */
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
