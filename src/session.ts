@@ -148,6 +148,8 @@ export class SessionHandle<Data extends SessionData = SessionData> implements Se
   #signedWithOldSecret = false;
   #cookieAttributes = '';
   #readOnly = false;
+  /** The ID this request first wrote a record for. */
+  #createdId: string | undefined;
   #touched = false;
   #cookieSent = false;
   /** Set by the engine when a conditional end-of-request write found no record. */
@@ -526,7 +528,8 @@ export class SessionHandle<Data extends SessionData = SessionData> implements Se
   async #write(endOfRequest: boolean): Promise<boolean> {
     const { store } = this.#ctx.options;
     const id = this.#id;
-    const existing = this.#cookieId === id;
+    // The record exists already if the request's cookie named it, or this request created it.
+    const existing = this.#cookieId === id || this.#createdId === id;
     const cas = store.capabilities?.compareAndSet === true;
     for (let attempt = 0; ; attempt++) {
       const now = Date.now();
@@ -534,9 +537,15 @@ export class SessionHandle<Data extends SessionData = SessionData> implements Se
       // No resurrection: a save of an existing session only updates a record that still
       // exists, so a logout that raced this request stays a logout. On compare-and-set stores
       // the write also names the version it was based on, so concurrent writers are detected.
-      const conditions = existing ? { onlyIfExists: true, ifVersion: cas ? this.#meta.v : undefined } : undefined;
+      // A new session is created only if its ID is free (version 0 = no record), so a genid that
+      // repeats an ID can never overwrite another visitor's session.
+      const conditions = existing ? { onlyIfExists: true, ifVersion: cas ? this.#meta.v : undefined } : cas ? { ifVersion: 0 } : undefined;
       const written = await this.#ctx.call('set', () => store.set(id, record, this.#ttl(now), conditions));
+      if (written === false && !existing) {
+        throw new SessionError('ERR_STATE', 'session ID already in use (genid returned an ID that exists); nothing was overwritten');
+      }
       if (written !== false) {
+        this.#createdId = id;
         this.#meta.v = record._ws!.v;
         this.#meta.a = now;
         this.#ctx.emit({ type: 'save' });

@@ -117,3 +117,17 @@ describe('concurrent requests over HTTP (Express, memory store)', () => {
     expect(JSON.parse((await client.request('/count')).text_)).toBe(100);
   });
 });
+
+describe('creating a session whose ID already exists', () => {
+  it('refuses to overwrite another session when genid repeats an ID (compare-and-set stores)', async () => {
+    const store = createMemoryStore();
+    const engine = createSessionEngine({ secret: SECRET, store, genid: () => 'the-same-id-every-time' });
+    const alice = engine.load(request());
+    await alice.set('user', 'alice');
+    await engine.commit(alice, new Response('ok'));
+    const mallory = engine.load(request());
+    await mallory.set('user', 'mallory');
+    await expect(engine.commit(mallory, new Response('ok'))).rejects.toMatchObject({ code: 'ERR_STATE' });
+    expect((await store.get('the-same-id-every-time'))?.user).toBe('alice');
+  });
+});

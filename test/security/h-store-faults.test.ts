@@ -537,7 +537,7 @@ for (let i = 0; ; i++) await store.set('id' + (i % 20), rec(i), 60000);`;
       const ok = await get(server.url, '/');
       expect(ok.status).toBe(200);
       for (const { sql } of statements) expect(sql).not.toContain("o'brien");
-      expect(statements.at(-1)!.params[0]).toBe("o'brien; DROP TABLE session; --".padEnd(43, '-'));
+      expect(statements.at(-1)!.params).toContain("o'brien; DROP TABLE session; --".padEnd(43, '-'));
     } finally {
       await server.close();
     }
