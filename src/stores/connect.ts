@@ -5,6 +5,7 @@
  */
 import { storeError } from '../errors.ts';
 import type { SessionRecord, SetConditions, Store, StoreCapabilities } from '../store.ts';
+import { isRecord } from './record.ts';
 
 type Callback<T = unknown> = (err?: unknown, value?: T) => void;
 
@@ -66,9 +67,6 @@ export function isConnectStore(store: unknown): store is ConnectStore {
   return typeof store === 'object' && store !== null && !('capabilities' in store) && typeof (store as ConnectStore).get === 'function' && typeof (store as ConnectStore).set === 'function' && typeof (store as ConnectStore).destroy === 'function';
 }
 
-function isRecord(value: unknown): value is SessionRecord {
-  return typeof value === 'object' && value !== null && !Array.isArray(value) && typeof (value as SessionRecord).cookie === 'object' && (value as SessionRecord).cookie !== null && !Array.isArray((value as SessionRecord).cookie);
-}
 
 /**
  * Wraps an express-session store. Its records are express-session's, so both libraries can

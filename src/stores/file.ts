@@ -21,6 +21,7 @@ import { join, resolve } from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
 import { SessionError, storeError } from '../errors.ts';
 import type { ListedSession, SessionRecord, SetConditions, Store, StoreCapabilities } from '../store.ts';
+import { isRecord, ttlOf } from './record.ts';
 
 /** Options of {@link createFileStore}. */
 export interface FileStoreOptions {
@@ -57,18 +58,11 @@ const FILE = /^[0-9a-f]{64}\.json$/;
 const TEMP = /^\.tmp-[0-9a-f]{16}$/;
 const STALE_TEMP_MS = 60_000;
 
-function isRecord(value: unknown): value is SessionRecord {
-  return typeof value === 'object' && value !== null && !Array.isArray(value) && typeof (value as SessionRecord).cookie === 'object' && (value as SessionRecord).cookie !== null && !Array.isArray((value as SessionRecord).cookie);
-}
 
 function code(err: unknown): unknown {
   return (err as { code?: unknown } | null)?.code;
 }
 
-function ttlOf(operation: string, ttlMs: number): number {
-  if (typeof ttlMs !== 'number' || Number.isNaN(ttlMs) || ttlMs === Infinity) throw storeError(operation, new RangeError(`ttlMs must be a finite number, got ${String(ttlMs)}`));
-  return ttlMs <= 0 ? 0 : Math.ceil(ttlMs);
-}
 
 /** Creates a file store in `dir`. */
 export function createFileStore(options: FileStoreOptions): FileStore {

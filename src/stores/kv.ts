@@ -34,6 +34,7 @@
  */
 import { SessionError, storeError } from '../errors.ts';
 import type { SessionRecord, SetConditions, Store, StoreCapabilities } from '../store.ts';
+import { isRecord, ttlOf } from './record.ts';
 
 /** The part of a Workers `KVNamespace` binding the store uses, typed structurally. */
 export interface KvNamespaceLike {
@@ -78,14 +79,7 @@ interface LastWrite {
 /** KV's minimum `expirationTtl`, in seconds. */
 const KV_MIN_TTL_SECONDS = 60;
 
-function isRecord(value: unknown): value is SessionRecord {
-  return typeof value === 'object' && value !== null && !Array.isArray(value) && typeof (value as SessionRecord).cookie === 'object' && (value as SessionRecord).cookie !== null && !Array.isArray((value as SessionRecord).cookie);
-}
 
-function ttlOf(operation: string, ttlMs: number): number {
-  if (typeof ttlMs !== 'number' || Number.isNaN(ttlMs) || ttlMs === Infinity) throw storeError(operation, new RangeError(`ttlMs must be a finite number, got ${String(ttlMs)}`));
-  return ttlMs <= 0 ? 0 : Math.ceil(ttlMs);
-}
 
 /** Creates a KV store on a `KVNamespace` binding. */
 export function createKvStore(namespace: KvNamespaceLike, options: KvStoreOptions = {}): KvStore {

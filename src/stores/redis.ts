@@ -28,6 +28,7 @@
  */
 import { SessionError, storeError } from '../errors.ts';
 import type { ListedSession, SessionRecord, SetConditions, Store, StoreCapabilities } from '../store.ts';
+import { isRecord, ttlOf } from './record.ts';
 
 /** A node-redis (v4+) client: raw commands through `sendCommand`. */
 export interface NodeRedisClientLike {
@@ -145,14 +146,7 @@ function runnerOf(client: RedisClientLike): (args: string[]) => Promise<unknown>
   throw new SessionError('ERR_CONFIG', 'websession: createRedisStore needs a node-redis client (sendCommand), an ioredis client (call) or { sendRedisCommand(args) }');
 }
 
-function isRecord(value: unknown): value is SessionRecord {
-  return typeof value === 'object' && value !== null && !Array.isArray(value) && typeof (value as SessionRecord).cookie === 'object' && (value as SessionRecord).cookie !== null && !Array.isArray((value as SessionRecord).cookie);
-}
 
-function ttlOf(operation: string, ttlMs: number): number {
-  if (typeof ttlMs !== 'number' || Number.isNaN(ttlMs) || ttlMs === Infinity) throw storeError(operation, new RangeError(`ttlMs must be a finite number, got ${String(ttlMs)}`));
-  return ttlMs <= 0 ? 0 : Math.max(1, Math.ceil(ttlMs));
-}
 
 /** Creates a Redis store on a connected client; the client stays yours to close. */
 export function createRedisStore(client: RedisClientLike, options: RedisStoreOptions = {}): RedisStore {

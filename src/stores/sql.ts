@@ -31,6 +31,7 @@
  */
 import { SessionError, storeError } from '../errors.ts';
 import type { ListedSession, SessionRecord, SetConditions, Store, StoreCapabilities } from '../store.ts';
+import { isRecord, ttlOf } from './record.ts';
 
 /** A query's outcome: rows for a SELECT, the affected-row count for a write. */
 export interface SqlResult {
@@ -223,9 +224,6 @@ export interface SqlStore extends Store {
   sweep(): Promise<number>;
 }
 
-function isRecord(value: unknown): value is SessionRecord {
-  return typeof value === 'object' && value !== null && !Array.isArray(value) && typeof (value as SessionRecord).cookie === 'object' && (value as SessionRecord).cookie !== null && !Array.isArray((value as SessionRecord).cookie);
-}
 
 function text(value: unknown): string {
   if (typeof value === 'string') return value;
@@ -233,10 +231,6 @@ function text(value: unknown): string {
   return String(value);
 }
 
-function ttlOf(operation: string, ttlMs: number): number {
-  if (typeof ttlMs !== 'number' || Number.isNaN(ttlMs) || ttlMs === Infinity) throw storeError(operation, new RangeError(`ttlMs must be a finite number, got ${String(ttlMs)}`));
-  return ttlMs <= 0 ? 0 : Math.ceil(ttlMs);
-}
 
 /** Creates a SQL store. Call `createTable()` once (or create the table with its statements yourself). */
 export function createSqlStore(options: SqlStoreOptions): SqlStore {

@@ -26,6 +26,7 @@
  */
 import { SessionError, storeError } from '../errors.ts';
 import type { SessionRecord, SetConditions, Store, StoreCapabilities } from '../store.ts';
+import { isRecord, ttlOf } from './record.ts';
 
 /** The part of unstorage's `Storage` the store uses, typed structurally. */
 export interface UnstorageLike {
@@ -61,14 +62,7 @@ interface Envelope {
 
 const SAFE_ID = /^[A-Za-z0-9_-]{1,512}$/;
 
-function isRecord(value: unknown): value is SessionRecord {
-  return typeof value === 'object' && value !== null && !Array.isArray(value) && typeof (value as SessionRecord).cookie === 'object' && (value as SessionRecord).cookie !== null && !Array.isArray((value as SessionRecord).cookie);
-}
 
-function ttlOf(operation: string, ttlMs: number): number {
-  if (typeof ttlMs !== 'number' || Number.isNaN(ttlMs) || ttlMs === Infinity) throw storeError(operation, new RangeError(`ttlMs must be a finite number, got ${String(ttlMs)}`));
-  return ttlMs <= 0 ? 0 : Math.ceil(ttlMs);
-}
 
 /** Encodes an ID so unstorage's key normalisation cannot merge two IDs (`~` + UTF-16 hex otherwise). */
 function keyPart(id: string): string {
