@@ -3,7 +3,7 @@
  * to Set-Cookie. Works on strings inside; `Request`/`Response` helpers sit on top.
  * @module
  */
-import { decideCookieAction, decideStoreAction, type CommitPolicy } from './commit.ts';
+import { decideCookieAction, decideStoreAction, type CommitPolicy, type CommitState } from './commit.ts';
 import { serializeClearCookie, serializeCookie } from './cookie.ts';
 import { SessionError, storeError } from './errors.ts';
 import { resolveOptions, type ResolvedOptions, type SessionEvent, type SessionOptions } from './options.ts';
@@ -154,7 +154,11 @@ export function createSessionEngine<Data extends SessionData = SessionData>(
     const s = handle(session);
     s.markCookieSent();
     if (!s.loaded || s.readOnly) return EMPTY;
-    const state = s.commitState();
+    return headersFor(s, s.commitState());
+  };
+
+  /** The Set-Cookie for a state already computed (a store write does not change what decides the cookie). */
+  const headersFor = async (s: SessionHandle<Data>, state: CommitState): Promise<CommitResult> => {
     const action = s.lost ? 'none' : decideCookieAction(state, policy);
     if (action === 'none') {
       if (!state.deliverable && !state.destroyed) emit({ type: 'skip-undeliverable' });
@@ -180,8 +184,17 @@ export function createSessionEngine<Data extends SessionData = SessionData>(
   async function commit(session: Session<Data>): Promise<CommitResult>;
   async function commit(session: Session<Data>, response: Response): Promise<Response>;
   async function commit(session: Session<Data>, response?: Response): Promise<CommitResult | Response> {
-    await persist(session);
-    const result = await cookieHeaders(session);
+    const s = handle(session);
+    let result = EMPTY;
+    if (s.loaded && !s.readOnly) {
+      // One state for both decisions: computing it means serialising the data to find changes.
+      const state = s.commitState();
+      await s.persist(decideStoreAction(state, policy));
+      s.markCookieSent();
+      result = await headersFor(s, state);
+    } else {
+      s.markCookieSent();
+    }
     return response ? applyToResponse(result, response) : result;
   }
 
