@@ -351,7 +351,8 @@ describe('store faults with real servers, under load', () => {
           await sleep(300);
           const brokeAt = performance.now();
           scenario.break();
-          await sleep(500);
+          // Long enough that some request both starts and ends inside the outage on a loaded machine.
+          await sleep(1200);
           scenario.repair();
           const back = performance.now();
           const time = await recovered(l.samples, back, 10);
