@@ -24,6 +24,7 @@ import {
   fromConnectStore,
   isConnectStore,
   resolveCookie,
+  type CommitResult,
   type ConnectStore,
   type CookieOptions,
   type Secret,
@@ -34,7 +35,7 @@ import {
   type SessionOptions,
   type Store,
 } from '../src/index.ts';
-import { hookResponse } from './node-response.ts';
+import { hookResponse, type ResponseHooks } from './node-response.ts';
 
 /** express-session's options, plus websession's optional extras. */
 export interface ExpressSessionOptions {
@@ -129,80 +130,156 @@ function deprecate(message: string): void {
   console.warn(`websession/express deprecated ${message}`);
 }
 
-function callbackOrPromise(run: () => Promise<void>, callback: ((err?: unknown) => void) | undefined): Promise<void> {
-  const promise = run();
-  if (typeof callback !== 'function') return promise;
-  promise.then(() => callback(), (err: unknown) => callback(err));
-  return promise.then(undefined, () => undefined);
+function callbackOrPromise(run: Promise<void>, callback: ((err?: unknown) => void) | undefined): Promise<void> {
+  if (typeof callback !== 'function') return run;
+  run.then(() => callback(), (err: unknown) => callback(err));
+  return run.then(undefined, () => undefined);
 }
 
-/** Builds `req.session`: a proxy whose own keys are `cookie` plus the data, like express-session's Session. */
-function createFacade(req: SessionRequest, session: Session, onDestroyed: () => void): ExpressSession {
-  const methods = {
-    regenerate: (callback?: (err?: unknown) => void) =>
-      callbackOrPromise(async () => {
-        await session.regenerate();
-        req.sessionID = session.id;
-        req.session = facade;
-      }, callback),
-    destroy: (callback?: (err?: unknown) => void) =>
-      callbackOrPromise(async () => {
-        delete req.session;
-        onDestroyed();
-        await session.destroy();
-      }, callback),
-    reload: (callback?: (err?: unknown) => void) => callbackOrPromise(() => session.reload(), callback),
-    save: (callback?: (err?: unknown) => void) => callbackOrPromise(() => session.save(), callback),
-    touch: () => {
-      session.touch();
-      return facade;
-    },
-    resetMaxAge: () => {
-      session.touch();
-      return facade;
-    },
-  };
-  const data = (): Record<string, unknown> => session.data;
-  const target = Object.create(null) as ExpressSession;
-  // console.log(req.session) inspects the proxy's target: show what express-session would.
-  Object.defineProperty(target, Symbol.for('nodejs.util.inspect.custom'), {
-    value: () => ({ cookie: session.cookie, ...data() }),
-    configurable: true,
-  });
-  const facade = new Proxy(target, {
-    get(_target, key) {
-      if (typeof key === 'symbol') return undefined;
-      if (key === 'id') return session.id;
-      if (key === 'cookie') return session.cookie;
-      if (key === 'req') return req;
-      if (Object.prototype.hasOwnProperty.call(methods, key)) return methods[key as keyof typeof methods];
-      const d = data();
-      if (!(key in d) && key in Object.prototype) return (Object.prototype as Record<string, unknown>)[key];
-      return d[key];
-    },
-    set(_target, key, value) {
-      if (typeof key === 'symbol' || METHODS.has(key)) return key === 'cookie' ? false : true;
-      data()[key] = value;
-      return true;
-    },
-    deleteProperty(_target, key) {
-      if (typeof key === 'string' && !METHODS.has(key)) delete data()[key];
-      return true;
-    },
-    has(_target, key) {
-      return typeof key === 'string' && (METHODS.has(key) || key in data());
-    },
-    ownKeys() {
-      return ['cookie', ...Object.keys(data()).filter((k) => !METHODS.has(k))];
-    },
-    getOwnPropertyDescriptor(_target, key) {
-      if (key === 'cookie') return { value: session.cookie, enumerable: true, configurable: true, writable: true };
-      if (typeof key !== 'string' || METHODS.has(key) || !Object.prototype.hasOwnProperty.call(data(), key)) return undefined;
-      return { value: data()[key], enumerable: true, configurable: true, writable: true };
-    },
-  });
-  return facade;
+/** Where a facade keeps its request: the Proxy target, reached from methods through `this[TARGET]`. */
+const TARGET = Symbol('websession.facade');
+
+/**
+ * One request's session state: the Proxy target behind `req.session`, and the response hooks.
+ * A class with shared methods, so a request allocates one object instead of a set of closures.
+ */
+class RequestSession implements ResponseHooks {
+  facade: ExpressSession | undefined;
+  destroyed = false;
+  constructor(
+    readonly req: SessionRequest,
+    readonly engine: SessionEngine,
+    readonly session: Session,
+    readonly unset: 'keep' | 'destroy',
+    readonly next: Next,
+  ) {}
+
+  /** Is the session no longer the app's? (`req.session = null` or replaced, without destroy().) */
+  unsetByApp(): boolean {
+    return this.req.session !== this.facade && !this.destroyed;
+  }
+
+  async headers(): Promise<CommitResult> {
+    if (!this.facade || this.unsetByApp() || typeof this.req.sessionID !== 'string') return EMPTY;
+    return this.engine.cookieHeaders(this.session);
+  }
+
+  async persist(): Promise<void> {
+    if (!this.facade) return;
+    if (this.unsetByApp()) {
+      if (this.unset === 'destroy') {
+        this.destroyed = true;
+        await this.session.destroy();
+      }
+      return;
+    }
+    if (typeof this.req.sessionID !== 'string') return;
+    await this.engine.persist(this.session);
+  }
+
+  idle(): boolean {
+    if (!this.facade) return true;
+    if (this.unsetByApp()) return this.unset !== 'destroy';
+    return typeof this.req.sessionID !== 'string' || !this.engine.hasWork(this.session);
+  }
+
+  sent(): void {
+    this.engine.headersSent(this.session);
+  }
+
+  fail(error: unknown, headersSent: boolean): void {
+    // Store errors reach the app's error handler, as with express-session; before the
+    // headers went out this replaces the response instead of following it.
+    if (headersSent) setImmediate(this.next, error);
+    else this.next(error);
+  }
+
+  /** The data object of the session (loaded before the facade exists). */
+  get data(): Record<string, unknown> {
+    return this.session.data;
+  }
+
+  /** console.log(req.session) inspects the proxy's target: show what express-session would. */
+  [Symbol.for('nodejs.util.inspect.custom')](): unknown {
+    return { cookie: this.session.cookie, ...this.data };
+  }
 }
+
+const EMPTY: CommitResult = Object.freeze({ setCookie: [], vary: false, cacheControl: false }) as CommitResult;
+
+function targetOf(facade: ExpressSession): RequestSession {
+  return (facade as unknown as { [TARGET]: RequestSession })[TARGET];
+}
+
+// express-session's Session methods; like theirs they work on `this` (the facade).
+const methods = {
+  regenerate(this: ExpressSession, callback?: (err?: unknown) => void): Promise<void> {
+    const t = targetOf(this);
+    const facade = this;
+    return callbackOrPromise(
+      t.session.regenerate().then(() => {
+        t.req.sessionID = t.session.id;
+        t.req.session = facade;
+      }),
+      callback,
+    );
+  },
+  destroy(this: ExpressSession, callback?: (err?: unknown) => void): Promise<void> {
+    const t = targetOf(this);
+    delete t.req.session;
+    t.destroyed = true;
+    return callbackOrPromise(t.session.destroy(), callback);
+  },
+  reload(this: ExpressSession, callback?: (err?: unknown) => void): Promise<void> {
+    return callbackOrPromise(targetOf(this).session.reload(), callback);
+  },
+  save(this: ExpressSession, callback?: (err?: unknown) => void): Promise<void> {
+    return callbackOrPromise(targetOf(this).session.save(), callback);
+  },
+  touch(this: ExpressSession): ExpressSession {
+    targetOf(this).session.touch();
+    return this;
+  },
+  resetMaxAge(this: ExpressSession): ExpressSession {
+    targetOf(this).session.touch();
+    return this;
+  },
+};
+const hasOwn = Object.prototype.hasOwnProperty;
+
+/** `req.session`'s behaviour: own keys are `cookie` plus the data, like express-session's Session. One handler for all requests. */
+const facadeHandler: ProxyHandler<RequestSession> = {
+  get(t, key) {
+    if (typeof key === 'symbol') return key === TARGET ? t : undefined;
+    if (key === 'id') return t.session.id;
+    if (key === 'cookie') return t.session.cookie;
+    if (key === 'req') return t.req;
+    if (hasOwn.call(methods, key)) return methods[key as keyof typeof methods];
+    const d = t.data;
+    if (!(key in d) && key in Object.prototype) return (Object.prototype as Record<string, unknown>)[key];
+    return d[key];
+  },
+  set(t, key, value) {
+    if (typeof key === 'symbol' || METHODS.has(key)) return key === 'cookie' ? false : true;
+    t.data[key] = value;
+    return true;
+  },
+  deleteProperty(t, key) {
+    if (typeof key === 'string' && !METHODS.has(key)) delete t.data[key];
+    return true;
+  },
+  has(t, key) {
+    return typeof key === 'string' && (METHODS.has(key) || key in t.data);
+  },
+  ownKeys(t) {
+    return ['cookie', ...Object.keys(t.data).filter((k) => !METHODS.has(k))];
+  },
+  getOwnPropertyDescriptor(t, key) {
+    if (key === 'cookie') return { value: t.session.cookie, enumerable: true, configurable: true, writable: true };
+    if (typeof key !== 'string' || METHODS.has(key) || !hasOwn.call(t.data, key)) return undefined;
+    return { value: t.data[key], enumerable: true, configurable: true, writable: true };
+  },
+};
 
 function requestPath(req: SessionRequest): string {
   const url = req.originalUrl || req.url || '/';
@@ -297,46 +374,12 @@ export function session(options: ExpressSessionOptions = {}): SessionMiddleware 
       context: req,
       cookieOptions: perRequest,
     });
-    let destroyed = false;
-    let facade: ExpressSession | undefined;
-    // Is the session still the app's? (`req.session = null`, a bogus sessionID, or destroy() say no.)
-    const unsetByApp = (): boolean => req.session !== facade && !destroyed;
-    const active = (): boolean => !unsetByApp() && typeof req.sessionID === 'string';
-    const eng = engine;
-    hookResponse(res, {
-      async headers() {
-        if (!facade || !active()) return { setCookie: [], vary: false, cacheControl: false };
-        return eng.cookieHeaders(current);
-      },
-      async persist() {
-        if (!facade) return;
-        if (unsetByApp()) {
-          if (unset === 'destroy') {
-            destroyed = true;
-            await current.destroy();
-          }
-          return;
-        }
-        if (typeof req.sessionID !== 'string') return;
-        await eng.persist(current);
-      },
-      idle() {
-        if (!facade) return true;
-        if (unsetByApp()) return unset !== 'destroy';
-        return typeof req.sessionID !== 'string' || !eng.hasWork(current);
-      },
-      fail(error, headersSent) {
-        // Store errors reach the app's error handler, as with express-session; before the
-        // headers went out this replaces the response instead of following it.
-        if (headersSent) setImmediate(next, error);
-        else next(error);
-      },
-    });
+    const state = new RequestSession(req, engine, current, unset, next);
+    hookResponse(res, state);
     current.load().then(
       () => {
-        facade = createFacade(req, current, () => {
-          destroyed = true;
-        });
+        const facade = new Proxy(state, facadeHandler) as unknown as ExpressSession;
+        state.facade = facade;
         req.session = facade;
         req.sessionID = current.id;
         handles.set(req, current);

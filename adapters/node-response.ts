@@ -7,6 +7,15 @@
  * included). A response that ends before its headers went out (the usual `res.send`/`res.end`)
  * is saved first, so a store failure can still become an error response instead of a 200
  * carrying a cookie for a session that was never stored.
+ *
+ * How the methods are wrapped matters for speed: giving a response its own `end`/`write`/
+ * `writeHead` properties changes its hidden class and slowed every later property access on it
+ * (bare Express went from 1.0x to 0.74x in bench S1). So the first hooked response wraps the
+ * four methods once on its prototype (Express's per-app `app.response`, never a class prototype
+ * such as `ServerResponse.prototype`); the wrappers pass straight through for any response without hooks, and
+ * each hooked response only gets an entry in a WeakMap. A response whose methods were already
+ * replaced on the instance (by middleware that ran earlier, or a look-alike object), or a plain
+ * `node:http` response, is wrapped on the instance instead.
  * @module
  */
 import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
@@ -23,6 +32,8 @@ export interface ResponseHooks {
    * Then the response goes out untouched, with no hold and no asynchronous step.
    */
   idle?(): boolean;
+  /** Called instead of `headers()` when the headers go out on the idle path (regenerate() must then throw). */
+  sent?(): void;
   /**
    * Reports a failure of either hook. `headersSent` says whether the app's response already
    * started; when it did not, the app's response is dropped and the handler must answer.
@@ -30,7 +41,142 @@ export interface ResponseHooks {
   fail(error: unknown, headersSent: boolean): void;
 }
 
-type Call = { kind: 'writeHead' | 'write' | 'end' | 'flushHeaders'; args: unknown[] };
+type Kind = 'writeHead' | 'write' | 'end' | 'flushHeaders';
+type Call = { kind: Kind; args: unknown[] };
+type Method = (...args: unknown[]) => unknown;
+
+const OPEN = 0;
+const HOLDING = 1;
+const HEADERS_DONE = 2;
+const BYPASS = 3;
+
+/** The hook state of each hooked response (a WeakMap, not a property: see the module note). */
+const STATES = new WeakMap<object, HookState>();
+
+/** The four methods a hook replaces, as they were before. */
+interface Originals {
+  writeHead: Method;
+  write: Method;
+  end: Method;
+  flushHeaders: Method;
+}
+
+/** One response's hook state and the methods it replaced. */
+class HookState {
+  state = OPEN;
+  ended = false;
+  queue: Call[] = [];
+  readonly writeHead: Method;
+  readonly write: Method;
+  readonly end: Method;
+  readonly flushHeaders: Method;
+  constructor(
+    readonly res: ServerResponse,
+    readonly hooks: ResponseHooks,
+    originals: Originals,
+    /** Wrapped on the instance (prototype wrappers then pass this response through). */
+    readonly onInstance: boolean,
+  ) {
+    this.writeHead = originals.writeHead;
+    this.write = originals.write;
+    this.end = originals.end;
+    this.flushHeaders = originals.flushHeaders;
+  }
+
+  /** Nothing held and the headers are out (or the hooks gave up): calls go straight through. */
+  get passing(): boolean {
+    return this.state === BYPASS || (this.state === HEADERS_DONE && this.queue.length === 0);
+  }
+
+  call(kind: Kind, args: unknown[]): unknown {
+    return this[kind].apply(this.res, args);
+  }
+
+  /** Gives up: later calls go straight to the original methods. */
+  restore(): void {
+    if (!this.onInstance) {
+      STATES.delete(this.res);
+      return;
+    }
+    const res = this.res;
+    res.writeHead = this.writeHead as ServerResponse['writeHead'];
+    res.write = this.write as ServerResponse['write'];
+    res.end = this.end as ServerResponse['end'];
+    res.flushHeaders = this.flushHeaders as ServerResponse['flushHeaders'];
+  }
+
+  replay(): void {
+    const res = this.res;
+    for (const call of this.queue.splice(0)) {
+      if (call.kind === 'writeHead') {
+        if (!res.headersSent) this.writeHead.apply(res, splitWriteHead(res, call.args));
+      } else {
+        this.call(call.kind, call.args);
+      }
+    }
+  }
+
+  hold(call: Call): void {
+    if (this.state === OPEN && this.hooks.idle?.()) {
+      // Fast path: nothing to add to the headers and nothing to save yet.
+      this.state = HEADERS_DONE;
+      // Still tell the engine the headers are going out (regenerate() then throws).
+      if (this.hooks.sent) this.hooks.sent();
+      else this.hooks.headers().catch(() => {});
+      if (call.kind === 'end') this.ended = true;
+      this.call(call.kind, call.args);
+      return;
+    }
+    this.queue.push(call);
+    if (this.state !== OPEN) return;
+    this.state = HOLDING;
+    void this.commit(call.kind === 'end');
+  }
+
+  async commit(endsNow: boolean): Promise<void> {
+    const res = this.res;
+    try {
+      if (endsNow) {
+        this.ended = true;
+        // The whole response is known: store first, so a failure can still be reported.
+        await this.hooks.persist();
+      }
+      // Apply writeHead's own headers before ours so repeated Set-Cookie values survive.
+      const head = this.queue[0]?.kind === 'writeHead' ? this.queue.shift() : undefined;
+      const headArgs = head ? splitWriteHead(res, head.args) : undefined;
+      const result = await this.hooks.headers();
+      if (!res.headersSent) applyHeaders(res, result);
+      this.state = HEADERS_DONE;
+      if (headArgs) this.writeHead.apply(res, headArgs);
+      this.replay();
+    } catch (error) {
+      this.state = BYPASS;
+      this.queue.length = 0;
+      this.restore();
+      this.hooks.fail(error, res.headersSent);
+    }
+  }
+
+  /** `end()` once the headers are out or held: save, then finish the body. */
+  endLate(args: unknown[]): void {
+    this.ended = true;
+    if (this.state === HEADERS_DONE && this.queue.length === 0 && this.hooks.idle?.()) {
+      this.end.apply(this.res, args);
+      return;
+    }
+    const finish = (): void => {
+      if (this.state === HOLDING) {
+        this.queue.push({ kind: 'end', args });
+        return;
+      }
+      this.end.apply(this.res, args);
+    };
+    this.hooks.persist().then(finish, (error: unknown) => {
+      this.hooks.fail(error, true);
+      finish();
+    });
+  }
+}
 
 /** Appends Set-Cookie, adds `Vary: Cookie` and a default `Cache-Control: private`. */
 export function applyHeaders(res: ServerResponse, result: CommitResult): void {
@@ -74,128 +220,115 @@ function splitWriteHead(res: ServerResponse, args: unknown[]): unknown[] {
   return reason === undefined ? [status] : [status, reason];
 }
 
+function writeHeadVia(h: HookState, args: unknown[]): unknown {
+  if (h.passing) return h.writeHead.apply(h.res, h.state === BYPASS ? args : splitWriteHead(h.res, args));
+  h.hold({ kind: 'writeHead', args });
+  return h.res;
+}
+
+function flushHeadersVia(h: HookState): unknown {
+  if (h.passing) return h.flushHeaders.apply(h.res, []);
+  h.hold({ kind: 'flushHeaders', args: [] });
+  return undefined;
+}
+
+function writeVia(h: HookState, args: unknown[]): unknown {
+  if (h.passing) return h.write.apply(h.res, args);
+  h.hold({ kind: 'write', args });
+  return true;
+}
+
+function endVia(h: HookState, args: unknown[]): unknown {
+  if (h.state === BYPASS) return h.end.apply(h.res, args);
+  // A second end() is a no-op, as on a plain response; passed through, it would finish the
+  // response before the session is saved (and write a second body while the first is held).
+  if (h.ended) return h.res;
+  if (h.state === OPEN) h.hold({ kind: 'end', args });
+  else h.endLate(args);
+  return h.res;
+}
+
+/** The prototype wrappers installed so far, each with the methods it wraps. */
+const WRAPPED = new WeakMap<Method, Originals>();
+
+/** Wraps the four methods on a response prototype, once; the wrappers pass unhooked responses through. */
+function wrapPrototype(proto: Record<string, unknown>): Originals {
+  const originals: Originals = {
+    writeHead: proto.writeHead as Method,
+    write: proto.write as Method,
+    end: proto.end as Method,
+    flushHeaders: proto.flushHeaders as Method,
+  };
+  const hooked = (this_: object): HookState | undefined => {
+    const h = STATES.get(this_);
+    return h === undefined || h.onInstance ? undefined : h;
+  };
+  const wrappers: Originals = {
+    writeHead(this: object, ...args: unknown[]) {
+      const h = hooked(this);
+      return h ? writeHeadVia(h, args) : originals.writeHead.apply(this, args);
+    },
+    write(this: object, ...args: unknown[]) {
+      const h = hooked(this);
+      return h ? writeVia(h, args) : originals.write.apply(this, args);
+    },
+    end(this: object, ...args: unknown[]) {
+      const h = hooked(this);
+      return h ? endVia(h, args) : originals.end.apply(this, args);
+    },
+    flushHeaders(this: object, ...args: unknown[]) {
+      const h = hooked(this);
+      return h ? flushHeadersVia(h) : originals.flushHeaders.apply(this, args);
+    },
+  };
+  for (const name of ['writeHead', 'write', 'end', 'flushHeaders'] as const) {
+    Object.defineProperty(proto, name, { value: wrappers[name], writable: true, configurable: true, enumerable: false });
+  }
+  for (const name of ['writeHead', 'write', 'end', 'flushHeaders'] as const) WRAPPED.set(wrappers[name], originals);
+  return originals;
+}
+
+/** The originals behind `res`'s methods when all four resolve to one set of prototype wrappers. */
+function wrappedSet(res: ServerResponse): Originals | undefined {
+  const r = res as unknown as Record<string, Method>;
+  const originals = WRAPPED.get(r.end!);
+  if (originals === undefined) return undefined;
+  return WRAPPED.get(r.write!) === originals && WRAPPED.get(r.writeHead!) === originals && WRAPPED.get(r.flushHeaders!) === originals ? originals : undefined;
+}
+
+/** Wraps `res`'s prototype if needed; the originals to hook `res` through its prototype, or undefined when it must be hooked on the instance. */
+function prototypeOriginals(res: ServerResponse): Originals | undefined {
+  const own = Object.prototype.hasOwnProperty;
+  // Methods replaced on the instance by earlier middleware shadow any prototype wrapper.
+  if (own.call(res, 'end') || own.call(res, 'write') || own.call(res, 'writeHead') || own.call(res, 'flushHeaders')) return undefined;
+  const found = wrappedSet(res);
+  if (found !== undefined) return found;
+  const proto = Object.getPrototypeOf(res) as Record<string, unknown> | null;
+  // Only a per-app prototype made with Object.create (Express's `app.response`): redefining
+  // methods on a class prototype such as ServerResponse.prototype slowed every response (bench
+  // S1 on node:http went from 0.90x to 0.63x bare), and it would touch other servers too.
+  if (proto === null || !Object.isExtensible(proto) || Object.prototype.hasOwnProperty.call(proto, 'constructor')) return undefined;
+  if (typeof proto.end !== 'function' || typeof proto.write !== 'function' || typeof proto.writeHead !== 'function' || typeof proto.flushHeaders !== 'function') return undefined;
+  wrapPrototype(proto);
+  return wrappedSet(res);
+}
 /** Installs the hooks on a response. Call it once per response, before the app writes. */
 export function hookResponse(res: ServerResponse, hooks: ResponseHooks): void {
-  const original = {
-    writeHead: res.writeHead,
-    write: res.write,
-    end: res.end,
-    flushHeaders: res.flushHeaders,
+  const originals = prototypeOriginals(res);
+  if (originals !== undefined) {
+    STATES.set(res, new HookState(res, hooks, originals, false));
+    return;
+  }
+  const current: Originals = {
+    writeHead: res.writeHead as Method,
+    write: res.write as Method,
+    end: res.end as Method,
+    flushHeaders: res.flushHeaders as Method,
   };
-  let state: 'open' | 'holding' | 'headers-done' | 'bypass' = 'open';
-  let ended = false;
-  const queue: Call[] = [];
-
-  const restore = (): void => {
-    res.writeHead = original.writeHead;
-    res.write = original.write;
-    res.end = original.end;
-    res.flushHeaders = original.flushHeaders;
-  };
-
-  const replay = (): void => {
-    for (const call of queue.splice(0)) {
-      if (call.kind === 'writeHead') {
-        if (!res.headersSent) original.writeHead.apply(res, splitWriteHead(res, call.args) as Parameters<ServerResponse['writeHead']>);
-      } else if (call.kind === 'write') {
-        original.write.apply(res, call.args as Parameters<ServerResponse['write']>);
-      } else if (call.kind === 'flushHeaders') {
-        original.flushHeaders.apply(res);
-      } else {
-        original.end.apply(res, call.args as Parameters<ServerResponse['end']>);
-      }
-    }
-  };
-
-  const addHeaders = async (): Promise<void> => {
-    const result = await hooks.headers();
-    if (!res.headersSent) applyHeaders(res, result);
-  };
-
-  const hold = (call: Call): void => {
-    if (state === 'open' && hooks.idle?.()) {
-      // Fast path: nothing to add to the headers and nothing to save yet.
-      state = 'headers-done';
-      // Still tell the engine the headers are going out (regenerate() then throws).
-      hooks.headers().catch(() => {});
-      if (call.kind === 'end') ended = true;
-      if (call.kind === 'writeHead') original.writeHead.apply(res, call.args as Parameters<ServerResponse['writeHead']>);
-      else if (call.kind === 'write') original.write.apply(res, call.args as Parameters<ServerResponse['write']>);
-      else if (call.kind === 'flushHeaders') original.flushHeaders.apply(res);
-      else original.end.apply(res, call.args as Parameters<ServerResponse['end']>);
-      return;
-    }
-    queue.push(call);
-    if (state !== 'open') return;
-    state = 'holding';
-    const endsNow = call.kind === 'end';
-    void (async () => {
-      try {
-        if (endsNow) {
-          ended = true;
-          // The whole response is known: store first, so a failure can still be reported.
-          await hooks.persist();
-        }
-        // Apply writeHead's own headers before ours so repeated Set-Cookie values survive.
-        const head = queue[0]?.kind === 'writeHead' ? queue.shift() : undefined;
-        const headArgs = head ? splitWriteHead(res, head.args) : undefined;
-        await addHeaders();
-        state = 'headers-done';
-        if (headArgs) original.writeHead.apply(res, headArgs as Parameters<ServerResponse['writeHead']>);
-        replay();
-      } catch (error) {
-        state = 'bypass';
-        queue.length = 0;
-        restore();
-        hooks.fail(error, res.headersSent);
-      }
-    })();
-  };
-
-  res.writeHead = function writeHead(this: ServerResponse, ...args: unknown[]) {
-    if (state === 'bypass' || (state === 'headers-done' && queue.length === 0)) {
-      return original.writeHead.apply(res, (state === 'bypass' ? args : splitWriteHead(res, args)) as Parameters<ServerResponse['writeHead']>);
-    }
-    hold({ kind: 'writeHead', args });
-    return res;
-  } as ServerResponse['writeHead'];
-
-  res.flushHeaders = function flushHeaders(this: ServerResponse) {
-    if (state === 'bypass' || (state === 'headers-done' && queue.length === 0)) return original.flushHeaders.apply(res);
-    hold({ kind: 'flushHeaders', args: [] });
-  };
-
-  res.write = function write(this: ServerResponse, ...args: unknown[]) {
-    if (state === 'bypass' || (state === 'headers-done' && queue.length === 0)) {
-      return original.write.apply(res, args as Parameters<ServerResponse['write']>);
-    }
-    hold({ kind: 'write', args });
-    return true;
-  } as ServerResponse['write'];
-
-  res.end = function end(this: ServerResponse, ...args: unknown[]) {
-    if (state === 'bypass') return original.end.apply(res, args as Parameters<ServerResponse['end']>);
-    // A second end() is a no-op, as on a plain response; passed through, it would finish the
-    // response before the session is saved (and write a second body while the first is held).
-    if (ended) return res;
-    if (state === 'open') {
-      hold({ kind: 'end', args });
-      return res;
-    }
-    ended = true;
-    if (state === 'headers-done' && queue.length === 0 && hooks.idle?.()) return original.end.apply(res, args as Parameters<ServerResponse['end']>);
-    // Headers went out already (streaming): save, then finish the body.
-    const finish = (): void => {
-      if (state === 'holding') {
-        queue.push({ kind: 'end', args });
-        return;
-      }
-      original.end.apply(res, args as Parameters<ServerResponse['end']>);
-    };
-    hooks.persist().then(finish, (error: unknown) => {
-      hooks.fail(error, true);
-      finish();
-    });
-    return res;
-  } as ServerResponse['end'];
+  // Closures, not a WeakMap entry: plain node:http responses measured faster this way.
+  const h = new HookState(res, hooks, current, true);
+  res.writeHead = ((...args: unknown[]) => writeHeadVia(h, args)) as ServerResponse['writeHead'];
+  res.write = ((...args: unknown[]) => writeVia(h, args)) as ServerResponse['write'];
+  res.end = ((...args: unknown[]) => endVia(h, args)) as ServerResponse['end'];
+  res.flushHeaders = (() => flushHeadersVia(h)) as ServerResponse['flushHeaders'];
 }

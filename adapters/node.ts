@@ -70,6 +70,7 @@ export function withSession<Data extends SessionData = SessionData>(handler: Ses
       headers: () => engine.cookieHeaders(session),
       persist: () => engine.persist(session),
       idle: () => !engine.hasWork(session),
+      sent: () => engine.headersSent(session),
       fail(error) {
         engine.options.onEvent?.({ type: 'error', error });
         sendError(res, storeErrorStatus);

@@ -34,6 +34,8 @@ export interface SessionEngine<Data extends SessionData = SessionData> {
   hasWork(session: Session<Data>): boolean;
   /** Computes the Set-Cookie values and cache headers for a session's response; from then on `regenerate()` throws `ERR_HEADERS_SENT`. */
   cookieHeaders(session: Session<Data>): Promise<CommitResult>;
+  /** Tells the engine the response headers went out without `cookieHeaders()` (nothing to commit); from then on `regenerate()` throws `ERR_HEADERS_SENT`. */
+  headersSent(session: Session<Data>): void;
   /** Persists, then returns the headers to send. */
   commit(session: Session<Data>): Promise<CommitResult>;
   /** Persists, then applies the headers to a `Response` (copying it if its headers are immutable). */
@@ -55,17 +57,25 @@ function withTimeout<T>(operation: string, ms: number, run: () => Promise<T>): P
   }
   if (ms <= 0) return promise.catch((err: unknown) => Promise.reject(storeError(operation, err)));
   return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(storeError(operation, new Error(`timed out after ${ms} ms`))), ms);
+    let settled = false;
+    let timer: ReturnType<typeof setTimeout> | undefined;
     promise.then(
       (value) => {
-        clearTimeout(timer);
+        settled = true;
+        if (timer !== undefined) clearTimeout(timer);
         resolve(value);
       },
       (err: unknown) => {
-        clearTimeout(timer);
+        settled = true;
+        if (timer !== undefined) clearTimeout(timer);
         reject(storeError(operation, err));
       },
     );
+    // A store that answered at once (an in-process store) needs no timer: arm it only if the
+    // call is still pending after the microtasks queued so far (saves a timer per store call).
+    queueMicrotask(() => {
+      if (!settled) timer = setTimeout(() => reject(storeError(operation, new Error(`timed out after ${ms} ms`))), ms);
+    });
   });
 }
 
@@ -204,6 +214,7 @@ export function createSessionEngine<Data extends SessionData = SessionData>(
     persist,
     cookieHeaders,
     hasWork,
+    headersSent: (session) => handle(session).markCookieSent(),
     commit,
     async listSessions(userKey) {
       if (typeof store.listByUser !== 'function') throw new SessionError('ERR_CONFIG', 'websession: this store cannot list sessions by user (capabilities.listing is false)');
