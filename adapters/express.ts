@@ -35,7 +35,7 @@ import {
   type SessionOptions,
   type Store,
 } from '../src/index.ts';
-import { hookResponse, type ResponseHooks } from './node-response.ts';
+import { hookResponse, prototypeHooksOf, type ResponseHooks } from './node-response.ts';
 
 /** express-session's options, plus websession's optional extras. */
 export interface ExpressSessionOptions {
@@ -118,7 +118,9 @@ const handles = new WeakMap<IncomingMessage, Session>();
  * `setUser()` (per-user listing), `flash()`, `freshReason`, `regenerate({ keepData })`.
  */
 export function getSession(req: IncomingMessage): Session | undefined {
-  return handles.get(req);
+  const res = (req as { res?: ServerResponse }).res;
+  const hooks = res ? prototypeHooksOf(res) : undefined;
+  return hooks instanceof RequestSession && hooks.req === req ? hooks.session : handles.get(req);
 }
 
 const METHODS = new Set(['id', 'cookie', 'regenerate', 'destroy', 'reload', 'save', 'touch', 'resetMaxAge']);
@@ -375,14 +377,16 @@ export function session(options: ExpressSessionOptions = {}): SessionMiddleware 
       cookieOptions: perRequest,
     });
     const state = new RequestSession(req, engine, current, unset, next);
-    hookResponse(res, state);
+    // Hooked through the prototype, the request's session is found from `req.res`; otherwise
+    // it is remembered here (one WeakMap entry per request is measurable, so never two).
+    const viaPrototype = hookResponse(res, state);
     current.load().then(
       () => {
         const facade = new Proxy(state, facadeHandler) as unknown as ExpressSession;
         state.facade = facade;
         req.session = facade;
         req.sessionID = current.id;
-        handles.set(req, current);
+        if (!viaPrototype || (req as { res?: unknown }).res !== res) handles.set(req, current);
         next();
       },
       (error: unknown) => next(error),

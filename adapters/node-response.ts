@@ -94,10 +94,8 @@ class HookState {
 
   /** Gives up: later calls go straight to the original methods. */
   restore(): void {
-    if (!this.onInstance) {
-      STATES.delete(this.res);
-      return;
-    }
+    // Prototype wrappers pass a BYPASS state straight through; only instance wrappers are undone.
+    if (!this.onInstance) return;
     const res = this.res;
     res.writeHead = this.writeHead as ServerResponse['writeHead'];
     res.write = this.write as ServerResponse['write'];
@@ -312,12 +310,21 @@ function prototypeOriginals(res: ServerResponse): Originals | undefined {
   wrapPrototype(proto);
   return wrappedSet(res);
 }
-/** Installs the hooks on a response. Call it once per response, before the app writes. */
-export function hookResponse(res: ServerResponse, hooks: ResponseHooks): void {
+/** The hooks installed on a response through its prototype (see {@link hookResponse}'s result). */
+export function prototypeHooksOf(res: ServerResponse): ResponseHooks | undefined {
+  return STATES.get(res)?.hooks;
+}
+
+/**
+ * Installs the hooks on a response. Call it once per response, before the app writes.
+ * Returns true when the response was hooked through its prototype: its hooks can then be found
+ * again with {@link prototypeHooksOf}.
+ */
+export function hookResponse(res: ServerResponse, hooks: ResponseHooks): boolean {
   const originals = prototypeOriginals(res);
   if (originals !== undefined) {
     STATES.set(res, new HookState(res, hooks, originals, false));
-    return;
+    return true;
   }
   const current: Originals = {
     writeHead: res.writeHead as Method,
@@ -331,4 +338,5 @@ export function hookResponse(res: ServerResponse, hooks: ResponseHooks): void {
   res.write = ((...args: unknown[]) => writeVia(h, args)) as ServerResponse['write'];
   res.end = ((...args: unknown[]) => endVia(h, args)) as ServerResponse['end'];
   res.flushHeaders = (() => flushHeadersVia(h)) as ServerResponse['flushHeaders'];
+  return false;
 }
