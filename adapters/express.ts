@@ -27,6 +27,7 @@ import {
   type CommitResult,
   type ConnectStore,
   type CookieOptions,
+  type HmacSha256,
   type Secret,
   type Session,
   type SessionCookie,
@@ -35,6 +36,7 @@ import {
   type SessionOptions,
   type Store,
 } from '../src/index.ts';
+import { nodeHmac } from './node-hmac.ts';
 import { hookResponse, prototypeHooksOf, type ResponseHooks } from './node-response.ts';
 
 /** express-session's options, plus websession's optional extras. */
@@ -69,6 +71,8 @@ export interface ExpressSessionOptions {
   storeTimeout?: number | undefined;
   /** websession extra: receives every decision the engine makes. */
   onEvent?: ((event: SessionEvent) => void) | undefined;
+  /** websession extra: the HMAC-SHA256 that signs and verifies cookies. @default node:crypto's (`nodeHmac`) */
+  hmac?: HmacSha256 | undefined;
 }
 
 /** The `req.session` object: session data as properties, plus express-session's methods. */
@@ -329,6 +333,7 @@ export function session(options: ExpressSessionOptions = {}): SessionMiddleware 
         absoluteTimeout: opts.absoluteTimeout,
         storeTimeout: opts.storeTimeout,
         onEvent: opts.onEvent,
+        hmac: opts.hmac ?? nodeHmac,
       },
       defaults,
     );

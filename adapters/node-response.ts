@@ -12,8 +12,8 @@
  * `writeHead` properties changes its hidden class and slowed every later property access on it
  * (bare Express went from 1.0x to 0.74x in bench S1). So the first hooked response wraps the
  * four methods once on its prototype (Express's per-app `app.response`, never a class prototype
- * such as `ServerResponse.prototype`); the wrappers pass straight through for any response without hooks, and
- * each hooked response only gets an entry in a WeakMap. A response whose methods were already
+ * such as `ServerResponse.prototype`); the wrappers pass straight through for any response without
+ * hooks, and each hooked response keeps its state on its request (`res.req`). A response whose methods were already
  * replaced on the instance (by middleware that ran earlier, or a look-alike object), or a plain
  * `node:http` response, is wrapped on the instance instead.
  * @module
@@ -50,8 +50,19 @@ const HOLDING = 1;
 const HEADERS_DONE = 2;
 const BYPASS = 3;
 
-/** The hook state of each hooked response (a WeakMap, not a property: see the module note). */
-const STATES = new WeakMap<object, HookState>();
+/**
+ * Where a response hooked through its prototype keeps its state: on its request (`res.req`, set
+ * by Express), under a symbol. Not on the response (see the module note) and not in a WeakMap
+ * keyed by response: in-process measurement put a WeakMap entry per request at about 10 µs.
+ */
+const STATE = Symbol('websession.response');
+type Carrier = { [STATE]?: HookState };
+
+function stateOf(res: object): HookState | undefined {
+  const req = (res as { req?: Carrier }).req;
+  const h = req?.[STATE];
+  return h !== undefined && h.res === res ? h : undefined;
+}
 
 /** The four methods a hook replaces, as they were before. */
 interface Originals {
@@ -258,7 +269,7 @@ function wrapPrototype(proto: Record<string, unknown>): Originals {
     flushHeaders: proto.flushHeaders as Method,
   };
   const hooked = (this_: object): HookState | undefined => {
-    const h = STATES.get(this_);
+    const h = stateOf(this_);
     return h === undefined || h.onInstance ? undefined : h;
   };
   const wrappers: Originals = {
@@ -296,6 +307,9 @@ function wrappedSet(res: ServerResponse): Originals | undefined {
 
 /** Wraps `res`'s prototype if needed; the originals to hook `res` through its prototype, or undefined when it must be hooked on the instance. */
 function prototypeOriginals(res: ServerResponse): Originals | undefined {
+  // The state lives on the request Express links from the response.
+  const req = (res as { req?: unknown }).req;
+  if (req === null || typeof req !== 'object') return undefined;
   const own = Object.prototype.hasOwnProperty;
   // Methods replaced on the instance by earlier middleware shadow any prototype wrapper.
   if (own.call(res, 'end') || own.call(res, 'write') || own.call(res, 'writeHead') || own.call(res, 'flushHeaders')) return undefined;
@@ -312,7 +326,7 @@ function prototypeOriginals(res: ServerResponse): Originals | undefined {
 }
 /** The hooks installed on a response through its prototype (see {@link hookResponse}'s result). */
 export function prototypeHooksOf(res: ServerResponse): ResponseHooks | undefined {
-  return STATES.get(res)?.hooks;
+  return stateOf(res)?.hooks;
 }
 
 /**
@@ -323,7 +337,7 @@ export function prototypeHooksOf(res: ServerResponse): ResponseHooks | undefined
 export function hookResponse(res: ServerResponse, hooks: ResponseHooks): boolean {
   const originals = prototypeOriginals(res);
   if (originals !== undefined) {
-    STATES.set(res, new HookState(res, hooks, originals, false));
+    ((res as { req?: Carrier }).req as Carrier)[STATE] = new HookState(res, hooks, originals, false);
     return true;
   }
   const current: Originals = {

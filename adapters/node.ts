@@ -18,8 +18,11 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createMemoryStore, createSessionEngine, type Session, type SessionData, type SessionEngine, type SessionOptions, type Store } from '../src/index.ts';
 import { hookResponse } from './node-response.ts';
+import { nodeHmac } from './node-hmac.ts';
 
-/** Core options with `store` optional (a memory store by default). */
+export { nodeHmac };
+
+/** Core options with `store` optional (a memory store by default); `hmac` defaults to {@link nodeHmac}. */
 export type NodeSessionOptions = Omit<SessionOptions, 'store'> & {
   /** Where sessions are kept. @default createMemoryStore() */
   store?: Store | undefined;
@@ -52,7 +55,7 @@ function sendError(res: ServerResponse, status: number): void {
 /** Wraps a `(req, res, session)` handler into a `node:http` request listener. */
 export function withSession<Data extends SessionData = SessionData>(handler: SessionHandler<Data>, options: NodeSessionOptions): NodeSessionListener {
   const { storeErrorStatus = 503, ...rest } = options;
-  const engine = createSessionEngine<Data>({ ...rest, store: rest.store ?? createMemoryStore() });
+  const engine = createSessionEngine<Data>({ ...rest, store: rest.store ?? createMemoryStore(), hmac: rest.hmac ?? nodeHmac });
   const listener = (req: IncomingMessage, res: ServerResponse): void => {
     // The facts are read on first use: a request that never touches its session costs no
     // parsing. The response is hooked up front (hooking on first use would miss a

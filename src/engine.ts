@@ -118,7 +118,7 @@ export function createSessionEngine<Data extends SessionData = SessionData>(
   defaults?: Partial<SessionOptions>,
 ): SessionEngine<Data> {
   const resolved = resolveOptions(options, defaults);
-  const signer = createSigner(resolved.secrets);
+  const signer = createSigner(resolved.secrets, resolved.hmac);
   const { onEvent, storeTimeout, store } = resolved;
   const policy: CommitPolicy = {
     resave: resolved.resave,

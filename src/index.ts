@@ -24,7 +24,7 @@ export type { CommitState, CommitPolicy, StoreAction, CookieAction } from './com
 export { SessionError, storeError } from './errors.ts';
 export type { SessionErrorCode } from './errors.ts';
 export { CORE_DEFAULTS, resolveCookie } from './options.ts';
-export type { SessionOptions, CookieOptions, ResolvedOptions, Secret, SameSiteOption, FreshReason, SessionEvent } from './options.ts';
+export type { SessionOptions, CookieOptions, ResolvedOptions, HmacSha256, Secret, SameSiteOption, FreshReason, SessionEvent } from './options.ts';
 export type { Session, SessionData, RequestFacts, RegenerateOptions } from './session.ts';
 export { SessionCookie } from './session-cookie.ts';
 export { createSigner } from './signing.ts';

@@ -86,7 +86,16 @@ export interface SessionOptions {
   resendOnCookieChange?: boolean | undefined;
   /** Receives every decision the engine makes; for logs and metrics. @default unset */
   onEvent?: ((event: SessionEvent) => void) | undefined;
+  /**
+   * A synchronous HMAC-SHA256 to sign and verify with instead of Web Crypto, for hosts that have
+   * a faster one (`nodeHmac` from `websession/node`; the Express and node adapters use it by
+   * default). Same wire format, same keys. @default unset (Web Crypto's `crypto.subtle`)
+   */
+  hmac?: HmacSha256 | undefined;
 }
+
+/** A synchronous HMAC-SHA256 of `data` (UTF-8) under `secret`, as 32 bytes. */
+export type HmacSha256 = (secret: Secret, data: string) => Uint8Array;
 
 /** Options after defaults and validation. */
 export interface ResolvedOptions {
@@ -108,6 +117,7 @@ export interface ResolvedOptions {
   onStoreError: 'fail' | 'anonymous';
   resendOnCookieChange: boolean;
   onEvent: ((event: SessionEvent) => void) | undefined;
+  hmac: HmacSha256 | undefined;
 }
 
 const SAME_SITE = new Set<unknown>([true, false, 'lax', 'strict', 'none', 'auto', undefined]);
@@ -223,6 +233,7 @@ export function resolveOptions(options: SessionOptions, defaults: Partial<Sessio
   if (options.proxy !== undefined && typeof options.proxy !== 'boolean') fail('proxy', 'must be a boolean');
   const onStoreError = options.onStoreError ?? 'fail';
   if (onStoreError !== 'fail' && onStoreError !== 'anonymous') fail('onStoreError', "must be 'fail' or 'anonymous'");
+  if (options.hmac !== undefined && typeof options.hmac !== 'function') fail('hmac', 'must be a function (secret, data) => Uint8Array');
   const storeTimeout = options.storeTimeout ?? 5000;
   if (typeof storeTimeout !== 'number' || !(storeTimeout >= 0)) fail('storeTimeout', 'must be a number of milliseconds (0 disables)');
   return {
@@ -243,5 +254,6 @@ export function resolveOptions(options: SessionOptions, defaults: Partial<Sessio
     onStoreError,
     resendOnCookieChange: options.resendOnCookieChange ?? defaults.resendOnCookieChange ?? true,
     onEvent: options.onEvent,
+    hmac: options.hmac,
   };
 }

@@ -3,7 +3,7 @@
  * `value + "." + base64(HMAC(value))` with standard base64 and no `=` padding.
  * @module
  */
-import type { Secret } from './options.ts';
+import type { HmacSha256, Secret } from './options.ts';
 
 /** A signer bound to an ordered list of secrets: the first signs, all verify. */
 export interface Signer {
@@ -38,8 +38,19 @@ function fromBase64(text: string): Uint8Array<ArrayBuffer> {
   return bytes;
 }
 
-/** Creates a signer; each secret is imported as a `CryptoKey` once, on first use. */
-export function createSigner(secrets: readonly Secret[]): Signer {
+/** Compares two equal-length strings without an early exit, so timing does not reveal how many leading characters match. */
+function equalInConstantTime(a: string, b: string): boolean {
+  if (a.length !== b.length) return false;
+  let diff = 0;
+  for (let i = 0; i < a.length; i++) diff |= a.charCodeAt(i) ^ b.charCodeAt(i);
+  return diff === 0;
+}
+
+/**
+ * Creates a signer; each secret is imported as a `CryptoKey` once, on first use. With `hmac`
+ * (a synchronous HMAC-SHA256 such as node:crypto's) Web Crypto is not used at all.
+ */
+export function createSigner(secrets: readonly Secret[], hmac?: HmacSha256): Signer {
   const keys: Array<Promise<CryptoKey> | undefined> = [];
   const verified = new Map<string, { value: string; secretIndex: number }>();
   const signedMemo = new Map<string, string>();
@@ -59,7 +70,7 @@ export function createSigner(secrets: readonly Secret[]): Signer {
     async sign(value) {
       const memo = signedMemo.get(value);
       if (memo !== undefined) return memo;
-      const mac = await crypto.subtle.sign('HMAC', await key(0), encoder.encode(value));
+      const mac = hmac ? hmac(secrets[0]!, value) : await crypto.subtle.sign('HMAC', await key(0), encoder.encode(value));
       const signed = `${value}.${toBase64(new Uint8Array(mac))}`;
       if (signedMemo.size >= MEMO_LIMIT) signedMemo.clear();
       signedMemo.set(value, signed);
@@ -76,6 +87,7 @@ export function createSigner(secrets: readonly Secret[]): Signer {
       // and the check costs no crypto (cookie-signature #40 accepted trailing junk).
       if (!CANONICAL_SIGNATURE.test(signature)) return false;
       const value = signed.slice(0, dot);
+      if (hmac) return verifyWith(hmac, value, signature, signed);
       const mac = fromBase64(signature);
       const data = encoder.encode(value);
       for (let i = 0; i < secrets.length; i++) {
@@ -94,4 +106,23 @@ export function createSigner(secrets: readonly Secret[]): Signer {
       return false;
     },
   };
+
+  function verifyWith(mac: HmacSha256, value: string, signature: string, signed: string): { value: string; secretIndex: number } | false {
+    for (let i = 0; i < secrets.length; i++) {
+      let expected: string;
+      try {
+        expected = toBase64(mac(secrets[i]!, value));
+      } catch {
+        return false;
+      }
+      // Forgery by timing: compare every character, whatever the first mismatch.
+      if (equalInConstantTime(expected, signature)) {
+        const result = { value, secretIndex: i };
+        if (verified.size >= MEMO_LIMIT) verified.clear();
+        verified.set(signed, result);
+        return result;
+      }
+    }
+    return false;
+  }
 }

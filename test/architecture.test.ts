@@ -61,6 +61,18 @@ const ADAPTER_FRAMEWORK_TYPES: Record<string, RegExp> = {
   'adapters/hono.ts': /^hono(\/.*)?$/,
 };
 
+/**
+ * Node-only adapter modules that may load a Node built-in as a value (the exception to rule 4
+ * that issue #5 asks for: a faster primitive on Node, kept out of the core and out of the
+ * runtime-neutral adapters).
+ */
+const NODE_ONLY_ADAPTER_VALUES: Record<string, { modules: readonly string[]; why: string }> = {
+  'adapters/node-hmac.ts': {
+    modules: ['node:crypto'],
+    why: "node:crypto's synchronous HMAC for the Express and node:http adapters; Web Crypto costs about six times more per call on Node",
+  },
+};
+
 /** Adapters that must stay runtime-neutral (Workers, Deno, Bun): not even `node:*` types. */
 const RUNTIME_NEUTRAL_ADAPTERS = new Set(['adapters/fetch.ts', 'adapters/hono.ts']);
 
@@ -262,11 +274,15 @@ function checkAdapter(file: string, scan: Scan): Violation[] {
     if (target !== null) {
       const ok = target === 'src/index' || target.startsWith('adapters/');
       if (!ok) out.push(at(file, ref.line, `imports ${ref.specifier}; adapters import the core only through ../src/index.ts`));
+      else if (RUNTIME_NEUTRAL_ADAPTERS.has(file) && `${target}.ts` in NODE_ONLY_ADAPTER_VALUES) {
+        out.push(at(file, ref.line, `imports ${ref.specifier}, which loads a Node built-in; this adapter must stay runtime-neutral`));
+      }
       continue;
     }
     const isNode = isNodeBuiltin(ref.specifier);
     const allowedTypeSource = (isNode && !RUNTIME_NEUTRAL_ADAPTERS.has(file)) || (framework?.test(ref.specifier) ?? false);
     if (allowedTypeSource && ref.typeOnly) continue;
+    if (isNode && NODE_ONLY_ADAPTER_VALUES[file]?.modules.includes(normalizeBuiltin(ref.specifier))) continue;
     if (allowedTypeSource) out.push(at(file, ref.line, `imports ${ref.specifier} as a value; only \`import type\` is allowed`));
     else out.push(at(file, ref.line, `imports ${ref.specifier}; not the public core, a sibling adapter or its framework's types`));
   }
@@ -438,6 +454,15 @@ describe('the import-rule checker itself', () => {
     expect(adapter(`import type { Context } from 'hono';`)).toHaveLength(1); // not the express adapter's framework
     expect(adapter(`import type { Context } from 'hono';`, 'adapters/hono.ts')).toEqual([]);
     expect(adapter(`import type { IncomingMessage } from 'node:http';`, 'adapters/fetch.ts')).toHaveLength(1);
+  });
+
+  it('lets only the allowlisted Node-only adapter module load a Node built-in, and keeps it out of neutral adapters', () => {
+    expect(adapter(`import { createHmac } from 'node:crypto';`, 'adapters/node-hmac.ts')).toEqual([]);
+    expect(adapter(`import { readFile } from 'node:fs';`, 'adapters/node-hmac.ts')).toHaveLength(1);
+    expect(adapter(`import { createHmac } from 'node:crypto';`, 'adapters/express.ts')).toHaveLength(1);
+    expect(adapter(`import { nodeHmac } from './node-hmac.ts';`, 'adapters/express.ts')).toEqual([]);
+    expect(adapter(`import { nodeHmac } from './node-hmac.ts';`, 'adapters/hono.ts')).toHaveLength(1);
+    expect(adapter(`import { nodeHmac } from './node-hmac.ts';`, 'adapters/fetch.ts')).toHaveLength(1);
   });
 
   it('follows the import graph to find a store reached indirectly', () => {

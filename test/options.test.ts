@@ -201,6 +201,7 @@ describe('resolveOptions', () => {
     ['storeTimeout', -1],
     ['storeTimeout', Number.NaN],
     ['storeTimeout', '100'],
+    ['hmac', 'sha256'],
   ])('rejects %s %j', (option, value) => {
     expectConfigError(() => resolveOptions(base({ [option]: value })), option);
   });

@@ -298,3 +298,45 @@ describe('createSigner', () => {
     });
   });
 });
+
+describe('createSigner with a synchronous hmac (node:crypto)', () => {
+  const secrets = ['old secret, still accepted, 32+ chars', 'keyboard cat keyboard cat keyboard cat'];
+
+  it('signs exactly what Web Crypto signs, for many values', async () => {
+    const { nodeHmac } = await import('../adapters/node-hmac.ts');
+    await fc.assert(
+      fc.asyncProperty(fc.string({ unit: 'grapheme', maxLength: 64 }), async (value) => {
+        const web = await createSigner([secrets[0]!]).sign(value);
+        const node = await createSigner([secrets[0]!], nodeHmac).sign(value);
+        expect(node).toBe(web);
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('verifies Web Crypto signatures under every secret and reports which one matched', async () => {
+    const { nodeHmac } = await import('../adapters/node-hmac.ts');
+    const signedOld = await createSigner([secrets[0]!]).sign('abc');
+    const signedNew = await createSigner([secrets[1]!]).sign('abc');
+    const signer = createSigner([secrets[1]!, secrets[0]!], nodeHmac);
+    expect(await signer.unsign(signedNew)).toEqual({ value: 'abc', secretIndex: 0 });
+    expect(await signer.unsign(signedOld)).toEqual({ value: 'abc', secretIndex: 1 });
+  });
+
+  it('rejects a signature with one character changed, and one under an unknown secret', async () => {
+    const { nodeHmac } = await import('../adapters/node-hmac.ts');
+    const signer = createSigner([secrets[1]!], nodeHmac);
+    const signed = await signer.sign('session-id');
+    const last = signed.at(-1) === 'A' ? 'E' : 'A';
+    expect(await createSigner([secrets[1]!], nodeHmac).unsign(signed.slice(0, -1) + last)).toBe(false);
+    expect(await createSigner(['another secret entirely, long enough'], nodeHmac).unsign(signed)).toBe(false);
+  });
+
+  it('treats a throwing hmac as a failed verification, never as an exception', async () => {
+    const signed = await createSigner([secrets[1]!]).sign('x');
+    const broken = () => {
+      throw new Error('hmac down');
+    };
+    expect(await createSigner([secrets[1]!], broken).unsign(signed)).toBe(false);
+  });
+});
