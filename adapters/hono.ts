@@ -66,7 +66,11 @@ export function session<Data extends SessionData = SessionData, Bindings = unkno
     const current = engine.load(c.req.raw);
     c.set('session', current);
     await next();
-    // Commit is a no-op (no crypto, no store call) unless the handler used the session.
+    // A handler that never used the session costs no crypto, no store call and no await here.
+    if (!current.loaded) {
+      engine.headersSent(current);
+      return;
+    }
     const res = c.res;
     const committed = await engine.commit(current, res);
     if (committed !== res) {
