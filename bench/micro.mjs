@@ -1,6 +1,7 @@
 // Micro benchmarks on one core: the engine's load + commit for a returning visitor, with the
-// HMAC verify done by Web Crypto (memo miss) and served by the verify memo (memo hit), side by side
-// with the signature primitives, including express-session's cookie-signature `unsign`.
+// HMAC verify done by Web Crypto (memo miss), by node:crypto through the `hmac` option (what the
+// Express and node adapters use; memo miss) and served by the verify memo (memo hit), side by
+// side with the signature primitives, including express-session's cookie-signature `unsign`.
 //
 //   node bench/micro.mjs [--time 1000] [--smoke] [--json]    (pins itself to core 0 when it can)
 //
@@ -12,6 +13,7 @@ import { JSON_MARK, fmtInt, isMain, pinning, table, websession } from './lib/com
 import { execFileSync } from 'node:child_process';
 
 const { createMemoryStore, createSessionEngine, createSigner } = await websession('src/index.js');
+const { nodeHmac: nodeCryptoHmac } = await websession('adapters/node.js');
 const require = createRequire(import.meta.url);
 // express-session's own copy of cookie-signature, the one its middleware calls.
 const signature = require(require.resolve('cookie-signature', { paths: [require.resolve('express-session')] }));
@@ -68,6 +70,8 @@ export async function runMicro({ time = 1000, smoke = false } = {}) {
   const ms = smoke ? 150 : time;
   const store = createMemoryStore({ maxEntries: 100_000, sweepInterval: 0 });
   const engine = createSessionEngine({ secret: SECRET, store, resave: false, saveUninitialized: false });
+  // The same store and secret, signing and verifying with node:crypto (the Node adapters' default).
+  const nodeEngine = createSessionEngine({ secret: SECRET, store, resave: false, saveUninitialized: false, hmac: nodeCryptoHmac });
   const name = engine.options.name;
 
   // Returning visitors: sessions created through the engine itself, cookies as the browser sends them.
@@ -87,11 +91,11 @@ export async function runMicro({ time = 1000, smoke = false } = {}) {
   let h = 0;
   const nextHit = () => hitCookies[(h = (h + 1) & 7)];
 
-  const loadCommit = (cookie) => async () => {
-    const s = engine.load({ cookie: cookie() });
+  const loadCommit = (cookie, eng = engine) => async () => {
+    const s = eng.load({ cookie: cookie() });
     const user = await s.get('user');
     if (user !== 'alice') throw new Error('session not loaded');
-    await engine.commit(s);
+    await eng.commit(s);
   };
   const loadOnly = (cookie) => async () => {
     const s = engine.load({ cookie: cookie() });
@@ -129,15 +133,18 @@ export async function runMicro({ time = 1000, smoke = false } = {}) {
   const add = (what, path, seq, batch, note = '') => rows.push({ what, path, seq, batch, note });
 
   add('engine load + commit, returning visitor', 'Web Crypto verify (memo miss)', await timeSequential(loadCommit(nextMiss), ms), await timeBatch(loadCommit(nextMiss), ms), `cycling ${fmtInt(cookies.length)} sessions > memo size ${MEMO_LIMIT}`);
+  add('engine load + commit, returning visitor', 'node:crypto verify, hmac option (memo miss)', await timeSequential(loadCommit(nextMiss, nodeEngine), ms), await timeBatch(loadCommit(nextMiss, nodeEngine), ms), 'the Express and node adapters');
   add('engine load + commit, returning visitor', 'verify memo (hit)', await timeSequential(loadCommit(nextHit), ms), await timeBatch(loadCommit(nextHit), ms), '8 sessions');
   add('engine load only (verify + store get)', 'Web Crypto verify (memo miss)', await timeSequential(loadOnly(nextMiss), ms), await timeBatch(loadOnly(nextMiss), ms));
   add('engine load only (verify + store get)', 'verify memo (hit)', await timeSequential(loadOnly(nextHit), ms), await timeBatch(loadOnly(nextHit), ms));
   add('signer.unsign (src/signing.ts)', 'Web Crypto verify (memo miss)', await timeSequential(() => signer.unsign(nextSigned()), ms), await timeBatch(() => signer.unsign(nextSigned()), ms));
+  const nodeSigner = createSigner([SECRET], nodeCryptoHmac);
+  add('signer.unsign (src/signing.ts)', 'node:crypto, hmac option (memo miss)', await timeSequential(() => nodeSigner.unsign(nextSigned()), ms), await timeBatch(() => nodeSigner.unsign(nextSigned()), ms));
   const hitValues = signedValues.slice(0, 8);
   let m = 0;
   add('signer.unsign (src/signing.ts)', 'verify memo (hit)', await timeSequential(() => signer.unsign(hitValues[(m = (m + 1) & 7)]), ms), await timeBatch(() => signer.unsign(hitValues[(m = (m + 1) & 7)]), ms));
   add('crypto.subtle.verify HMAC-SHA256 alone', 'Web Crypto', await timeSequential(subtleVerify, ms), await timeBatch(subtleVerify, ms));
-  add('node:crypto createHmac + timingSafeEqual', 'node:crypto (sync)', timeSync(nodeHmac, ms), undefined, 'a possible Node fast path');
+  add('node:crypto createHmac + timingSafeEqual', 'node:crypto (sync)', timeSync(nodeHmac, ms), undefined, 'the primitive behind the hmac option');
   add('cookie-signature unsign (express-session)', 'node:crypto (sync)', timeSync(cookieSignatureUnsign, ms), undefined, 'HMAC + SHA-1 compare');
   store.close();
   return { rows, settings: { ms, sessions: cookies.length } };
