@@ -183,6 +183,16 @@ class RequestSession implements ResponseHooks {
     await this.engine.persist(this.session);
   }
 
+  async finish(): Promise<CommitResult> {
+    if (!this.facade) return EMPTY;
+    if (this.unsetByApp() || typeof this.req.sessionID !== 'string') {
+      // Unset or a bogus sessionID: whatever persist() decides (a destroy may clear the cookie).
+      await this.persist();
+      return this.headers();
+    }
+    return this.engine.commit(this.session);
+  }
+
   idle(): boolean {
     if (!this.facade) return true;
     if (this.unsetByApp()) return this.unset !== 'destroy';

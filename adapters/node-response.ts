@@ -28,6 +28,11 @@ export interface ResponseHooks {
   /** Runs the end-of-request store action; runs once, before the response ends. */
   persist(): Promise<void>;
   /**
+   * `persist()` then `headers()` in one step, for a response that ends before its headers went
+   * out (the usual case); lets the engine decide both from one look at the session.
+   */
+  finish?(): Promise<CommitResult>;
+  /**
    * Whether there is nothing to commit right now (no store write, no cookie); synchronous.
    * Then the response goes out untouched, with no hold and no asynchronous step.
    */
@@ -145,15 +150,17 @@ class HookState {
   async commit(endsNow: boolean): Promise<void> {
     const res = this.res;
     try {
+      let result: CommitResult | undefined;
       if (endsNow) {
         this.ended = true;
         // The whole response is known: store first, so a failure can still be reported.
-        await this.hooks.persist();
+        if (this.hooks.finish) result = await this.hooks.finish();
+        else await this.hooks.persist();
       }
       // Apply writeHead's own headers before ours so repeated Set-Cookie values survive.
       const head = this.queue[0]?.kind === 'writeHead' ? this.queue.shift() : undefined;
       const headArgs = head ? splitWriteHead(res, head.args) : undefined;
-      const result = await this.hooks.headers();
+      result ??= await this.hooks.headers();
       if (!res.headersSent) applyHeaders(res, result);
       this.state = HEADERS_DONE;
       if (headArgs) this.writeHead.apply(res, headArgs);

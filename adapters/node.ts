@@ -72,6 +72,7 @@ export function withSession<Data extends SessionData = SessionData>(handler: Ses
     hookResponse(res, {
       headers: () => engine.cookieHeaders(session),
       persist: () => engine.persist(session),
+      finish: () => engine.commit(session),
       idle: () => !engine.hasWork(session),
       sent: () => engine.headersSent(session),
       fail(error) {

@@ -342,10 +342,10 @@ export class SessionHandle<Data extends SessionData = SessionData> implements Se
     return this.#snapshot !== undefined && JSON.stringify(this.#data) !== this.#snapshot;
   }
 
-  #saved(): boolean {
+  #saved(modified: boolean = this.#modified()): boolean {
     const saved = this.#savedHash;
     if (saved === undefined) return false;
-    if (saved === SAVED_AS_LOADED) return this.#id === this.#originalId && !this.#modified();
+    if (saved === SAVED_AS_LOADED) return this.#id === this.#originalId && !modified;
     return this.#id === this.#savedId && !this.#flashChanged && !this.#metaChanged && this.#hash() === saved;
   }
 
@@ -599,10 +599,12 @@ export class SessionHandle<Data extends SessionData = SessionData> implements Se
   /** Engine hook: the commit state of this session. @internal */
   commitState(): CommitState {
     const cookie = this.#cookie!;
+    // One serialisation of the data answers both questions.
+    const modified = this.#modified();
     return {
       isNew: this.#cookieId !== this.#id,
-      modified: this.#modified(),
-      saved: this.#saved(),
+      modified,
+      saved: this.#saved(modified),
       explicitlySaved: this.#explicitlySaved,
       destroyed: this.#destroyed,
       hasExpiry: cookie.expires !== null,
