@@ -16,7 +16,9 @@
 // percentiles (the tail is scheduler noise). Verdict: |t| < 4.5 everywhere (dudect's
 // threshold). The t values are printed.
 //
-// Options: --samples N per class (default 20000), --secret S.
+// Options: --samples N per class (default 20000), --secret S, --hmac node (verify with node:crypto
+// through the engine's `hmac` option, as the Express and node adapters do; its comparison is the
+// signer's own character-by-character OR of differences).
 // Note: verification is one crypto.subtle.verify call (HMAC, then a constant-time compare inside
 // the crypto library); the async call costs tens of microseconds, so the harness can see
 // differences of roughly (standard deviation x 4.5 / sqrt(samples)); the script prints that
@@ -42,7 +44,9 @@ if (!existsSync(dist)) {
 }
 const { createSigner } = await import(dist.href);
 
-const signer = createSigner([SECRET]);
+const signer =
+  args.hmac === 'node' ? createSigner([SECRET], (await import(new URL('../dist/adapters/node.js', import.meta.url).href)).nodeHmac) : createSigner([SECRET]);
+console.log(`verifier: ${args.hmac === 'node' ? 'node:crypto HMAC through the hmac option' : 'Web Crypto crypto.subtle.verify'}`);
 const id = 'T'.repeat(43);
 const signed = await signer.sign(id);
 const realMac = Uint8Array.from(atob(signed.slice(-43)), (c) => c.charCodeAt(0));
