@@ -331,6 +331,7 @@ function prototypeOriginals(res: ServerResponse): Originals | undefined {
   wrapPrototype(proto);
   return wrappedSet(res);
 }
+
 /** The hooks installed on a response through its prototype (see {@link hookResponse}'s result). */
 export function prototypeHooksOf(res: ServerResponse): ResponseHooks | undefined {
   return stateOf(res)?.hooks;
