@@ -395,17 +395,17 @@ export function session(options: ExpressSessionOptions = {}): SessionMiddleware 
     // Hooked through the prototype, the request's session is found from `req.res`; otherwise
     // it is remembered here (one WeakMap entry per request is measurable, so never two).
     const viaPrototype = hookResponse(res, state);
-    current.load().then(
-      () => {
-        const facade = new Proxy(state, facadeHandler) as unknown as ExpressSession;
-        state.facade = facade;
-        req.session = facade;
-        req.sessionID = current.id;
-        if (!viaPrototype || (req as { res?: unknown }).res !== res) handles.set(req, current);
-        next();
-      },
-      (error: unknown) => next(error),
-    );
+    const attach = (): void => {
+      const facade = new Proxy(state, facadeHandler) as unknown as ExpressSession;
+      state.facade = facade;
+      req.session = facade;
+      req.sessionID = current.id;
+      if (!viaPrototype || (req as { res?: unknown }).res !== res) handles.set(req, current);
+      next();
+    };
+    // A visitor without a session cookie gets a fresh session at once: no crypto, no store, no await.
+    if (engine.loadNow(current)) attach();
+    else current.load().then(attach, (error: unknown) => next(error));
   };
   return Object.assign(middleware, { engine: configured });
 }

@@ -28,6 +28,8 @@ export interface SessionEngine<Data extends SessionData = SessionData> {
   readonly options: ResolvedOptions;
   /** Returns the request's session handle; nothing is verified or read until it is used (facts may be given as a function, called on first use). */
   load(input: Request | RequestFacts | (() => RequestFacts)): Session<Data>;
+  /** Loads the session at once when that needs no crypto, no store and no await (no session cookie, built-in IDs); returns whether it is loaded. */
+  loadNow(session: Session<Data>): boolean;
   /** Runs the end-of-request store action (save or touch) for a session; throws `SessionError` on store failure. */
   persist(session: Session<Data>): Promise<void>;
   /** Whether committing this session would write the store or send a cookie now; synchronous, so hosts can skip the commit. */
@@ -215,6 +217,7 @@ export function createSessionEngine<Data extends SessionData = SessionData>(
     cookieHeaders,
     hasWork,
     headersSent: (session) => handle(session).markCookieSent(),
+    loadNow: (session) => handle(session).loadSync(),
     commit,
     async listSessions(userKey) {
       if (typeof store.listByUser !== 'function') throw new SessionError('ERR_CONFIG', 'websession: this store cannot list sessions by user (capabilities.listing is false)');

@@ -288,11 +288,31 @@ export class SessionHandle<Data extends SessionData = SessionData> implements Se
     this.#metaChanged = false;
   }
 
+  /**
+   * Engine hook: loads at once when that needs no crypto, no store and no await (the request
+   * carries no cookie of this name and IDs come from the built-in generator); returns whether
+   * the session is loaded. Otherwise nothing happens and `load()` does the work. @internal
+   */
+  loadSync(): boolean {
+    if (this.#loading !== undefined) return this.#loaded;
+    if (this.#ctx.options.genid !== undefined) return false;
+    if (readCookieValues(this.#facts.cookie, this.#ctx.options.name).length > 0) return false;
+    this.#startFresh(generateSessionId(), 'absent');
+    this.#loaded = true;
+    this.#loading = Promise.resolve(this);
+    return true;
+  }
+
   async #create(reason: FreshReason): Promise<void> {
     const { options } = this.#ctx;
     const genid = options.genid ?? generateSessionId;
     const id = await genid(this.#facts.context);
     if (typeof id !== 'string' || id.length === 0) throw new SessionError('ERR_CONFIG', 'websession: option genid must return a non-empty string');
+    this.#startFresh(id, reason);
+  }
+
+  /** Becomes a new, empty session with this ID. */
+  #startFresh(id: string, reason: FreshReason): void {
     const now = Date.now();
     this.#id = id;
     this.#originalId = id;

@@ -365,6 +365,38 @@ describe('createSessionEngine', () => {
       expect(get).toHaveBeenCalledTimes(1);
     });
 
+    it('loads a visitor without a session cookie at once with loadNow, as a fresh absent session', async () => {
+      const { engine, events } = setup();
+      const session = engine.load(request('other=1'));
+      expect(engine.loadNow(session)).toBe(true);
+      // Synchronously usable: no await between loadNow and reading the session.
+      expect(session.loaded).toBe(true);
+      expect(session.id).toMatch(/^[\w-]{43}$/);
+      expect(session.isNew).toBe(true);
+      expect(session.freshReason).toBe('absent');
+      expect(events).toEqual([{ type: 'create', reason: 'absent' }]);
+      session.data.n = 1;
+      const res = await engine.commit(session, new Response('ok'));
+      expect(res.headers.getSetCookie()).toHaveLength(1);
+      expect(engine.loadNow(session)).toBe(true);
+    });
+
+    it('leaves loading to load() when a cookie of its name is present or genid is the app\'s', async () => {
+      const { engine } = setup();
+      const existing = await visit(engine, undefined, async (s) => s.set('n', 1));
+      const returning = engine.load(request(existing.cookie));
+      expect(engine.loadNow(returning)).toBe(false);
+      expect(returning.loaded).toBe(false);
+      expect(await returning.get('n')).toBe(1);
+      const bogus = engine.load(request('sid=forged'));
+      expect(engine.loadNow(bogus)).toBe(false);
+      const custom = setup({ genid: () => 'app-made-id' }).engine;
+      const fresh = custom.load(request());
+      expect(custom.loadNow(fresh)).toBe(false);
+      await fresh.load();
+      expect(fresh.id).toBe('app-made-id');
+    });
+
     it('throws ERR_STATE when id or data are read before load', () => {
       const { engine } = setup();
       const session = engine.load(request());
