@@ -17,34 +17,21 @@
 //
 // Options: --minutes N (10), --rate N (500), --idle MS (2000), --absolute MS (10000),
 // --sweep MS (500), --warmup S (30), --max-slope MB (1).
-import { existsSync } from 'node:fs';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
+import { built, options } from './lib.mjs';
 
-const args = Object.fromEntries(
-  process.argv
-    .slice(2)
-    .join(' ')
-    .split('--')
-    .filter(Boolean)
-    .map((pair) => pair.trim().split(/\s+/))
-    .map(([k, v]) => [k, Number(v)]),
-);
-const MINUTES = args.minutes ?? 10;
-const RATE = args.rate ?? 500;
-const IDLE = args.idle ?? 2_000;
-const ABSOLUTE = args.absolute ?? 10_000;
-const SWEEP = args.sweep ?? 500;
-const WARMUP_S = args.warmup ?? 30;
-const MAX_SLOPE = args['max-slope'] ?? 1;
+const args = options(['minutes', 'rate', 'idle', 'absolute', 'sweep', 'warmup', 'max-slope']);
+const MINUTES = Number(args.minutes ?? 10);
+const RATE = Number(args.rate ?? 500);
+const IDLE = Number(args.idle ?? 2_000);
+const ABSOLUTE = Number(args.absolute ?? 10_000);
+const SWEEP = Number(args.sweep ?? 500);
+const WARMUP_S = Number(args.warmup ?? 30);
+const MAX_SLOPE = Number(args['max-slope'] ?? 1);
 
-const dist = new URL('../dist/src/index.js', import.meta.url);
-if (!existsSync(dist)) {
-  console.error('dist/ is missing: build first with `npx tsc -p tsconfig.build.json`');
-  process.exit(2);
-}
-const { createMemoryStore, createSessionEngine } = await import(dist.href);
+const { createMemoryStore, createSessionEngine } = await built('src/index.js');
 
 let gc = globalThis.gc;
 if (typeof gc !== 'function') {

@@ -23,29 +23,16 @@
 // the crypto library); the async call costs tens of microseconds, so the harness can see
 // differences of roughly (standard deviation x 4.5 / sqrt(samples)); the script prints that
 // resolution, so "no leak" is read against it.
-import { existsSync } from 'node:fs';
+import { built, options } from './lib.mjs';
 
-const args = Object.fromEntries(
-  process.argv
-    .slice(2)
-    .join(' ')
-    .split('--')
-    .filter(Boolean)
-    .map((pair) => pair.trim().split(/\s+/))
-    .map(([k, v]) => [k, v]),
-);
+const args = options(['samples', 'secret', 'hmac']);
 const SAMPLES = Number(args.samples ?? 20_000);
 const SECRET = args.secret ?? 'timing secret: long and random enough for the test';
 
-const dist = new URL('../dist/src/index.js', import.meta.url);
-if (!existsSync(dist)) {
-  console.error('dist/ is missing: build first with `npx tsc -p tsconfig.build.json`');
-  process.exit(2);
-}
-const { createSigner } = await import(dist.href);
+const { createSigner } = await built('src/index.js');
 
 const signer =
-  args.hmac === 'node' ? createSigner([SECRET], (await import(new URL('../dist/adapters/node.js', import.meta.url).href)).nodeHmac) : createSigner([SECRET]);
+  args.hmac === 'node' ? createSigner([SECRET], (await built('adapters/node.js')).nodeHmac) : createSigner([SECRET]);
 console.log(`verifier: ${args.hmac === 'node' ? 'node:crypto HMAC through the hmac option' : 'Web Crypto crypto.subtle.verify'}`);
 const id = 'T'.repeat(43);
 const signed = await signer.sign(id);
