@@ -268,7 +268,7 @@ function endVia(h: HookState, args: unknown[]): unknown {
 const WRAPPED = new WeakMap<Method, Originals>();
 
 /** Wraps the four methods on a response prototype, once; the wrappers pass unhooked responses through. */
-function wrapPrototype(proto: Record<string, unknown>): Originals {
+function wrapPrototype(proto: Record<string, unknown>): void {
   const originals: Originals = {
     writeHead: proto.writeHead as Method,
     write: proto.write as Method,
@@ -299,9 +299,8 @@ function wrapPrototype(proto: Record<string, unknown>): Originals {
   };
   for (const name of ['writeHead', 'write', 'end', 'flushHeaders'] as const) {
     Object.defineProperty(proto, name, { value: wrappers[name], writable: true, configurable: true, enumerable: false });
+    WRAPPED.set(wrappers[name], originals);
   }
-  for (const name of ['writeHead', 'write', 'end', 'flushHeaders'] as const) WRAPPED.set(wrappers[name], originals);
-  return originals;
 }
 
 /** The originals behind `res`'s methods when all four resolve to one set of prototype wrappers. */

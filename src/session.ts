@@ -7,7 +7,7 @@ import { SessionError } from './errors.ts';
 import type { CommitState } from './commit.ts';
 import type { FreshReason, ResolvedOptions, SessionEvent } from './options.ts';
 import { isUsableStoredCookie, SessionCookie } from './session-cookie.ts';
-import type { RecordMeta, SessionRecord, StoredCookie } from './store.ts';
+import { isRecord, type RecordMeta, type SessionRecord, type StoredCookie } from './store.ts';
 import type { Signer } from './signing.ts';
 import { readCookieValues } from './cookie.ts';
 import { generateSessionId } from './id.ts';
@@ -104,8 +104,7 @@ function dataOf(record: SessionRecord): SessionData {
 
 /** A record the engine can adopt: an object whose express-session `cookie` can be served; anything else is corrupt, so no session. */
 function isUsable(record: unknown): record is SessionRecord {
-  const cookie = (record as SessionRecord | null)?.cookie;
-  return typeof record === 'object' && record !== null && typeof cookie === 'object' && cookie !== null && !Array.isArray(cookie) && isUsableStoredCookie(cookie);
+  return isRecord(record) && isUsableStoredCookie(record.cookie);
 }
 
 /** JSON.stringify drops functions and symbols without a word: refuse them instead of losing them at save. */

@@ -93,12 +93,7 @@ export function createSigner(secrets: readonly Secret[], hmac?: HmacSha256): Sig
       for (let i = 0; i < secrets.length; i++) {
         try {
           // crypto.subtle.verify compares in constant time (no early exit on the first wrong byte).
-          if (await crypto.subtle.verify('HMAC', await key(i), mac, data)) {
-            const result = { value, secretIndex: i };
-            if (verified.size >= MEMO_LIMIT) verified.clear();
-            verified.set(signed, result);
-            return result;
-          }
+          if (await crypto.subtle.verify('HMAC', await key(i), mac, data)) return remember(signed, value, i);
         } catch {
           return false;
         }
@@ -106,6 +101,14 @@ export function createSigner(secrets: readonly Secret[], hmac?: HmacSha256): Sig
       return false;
     },
   };
+
+  /** Enters a verified cookie value in the memo and returns its result. */
+  function remember(signed: string, value: string, secretIndex: number): { value: string; secretIndex: number } {
+    const result = { value, secretIndex };
+    if (verified.size >= MEMO_LIMIT) verified.clear();
+    verified.set(signed, result);
+    return result;
+  }
 
   function verifyWith(mac: HmacSha256, value: string, signature: string, signed: string): { value: string; secretIndex: number } | false {
     for (let i = 0; i < secrets.length; i++) {
@@ -116,12 +119,7 @@ export function createSigner(secrets: readonly Secret[], hmac?: HmacSha256): Sig
         return false;
       }
       // Forgery by timing: compare every character, whatever the first mismatch.
-      if (equalInConstantTime(expected, signature)) {
-        const result = { value, secretIndex: i };
-        if (verified.size >= MEMO_LIMIT) verified.clear();
-        verified.set(signed, result);
-        return result;
-      }
+      if (equalInConstantTime(expected, signature)) return remember(signed, value, i);
     }
     return false;
   }

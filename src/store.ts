@@ -42,6 +42,11 @@ export interface SessionRecord {
   [key: string]: unknown;
 }
 
+/** True for a stored value shaped like a record: an object with a `cookie` object (anything else is corrupt). */
+export function isRecord(value: unknown): value is SessionRecord {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) && typeof (value as SessionRecord).cookie === 'object' && (value as SessionRecord).cookie !== null && !Array.isArray((value as SessionRecord).cookie);
+}
+
 /** What a store can do, declared as data so the engine and the docs can rely on it. */
 export interface StoreCapabilities {
   /** The backend expires keys by itself (the engine still checks expiry on read). */

@@ -4,8 +4,7 @@
  * @module
  */
 import { storeError } from '../errors.ts';
-import type { SessionRecord, SetConditions, Store, StoreCapabilities } from '../store.ts';
-import { isRecord } from './record.ts';
+import { isRecord, type SessionRecord, type SetConditions, type Store, type StoreCapabilities } from '../store.ts';
 
 type Callback<T = unknown> = (err?: unknown, value?: T) => void;
 
@@ -66,7 +65,6 @@ function call<T>(run: (cb: Callback<T>) => void): Promise<T | undefined> {
 export function isConnectStore(store: unknown): store is ConnectStore {
   return typeof store === 'object' && store !== null && !('capabilities' in store) && typeof (store as ConnectStore).get === 'function' && typeof (store as ConnectStore).set === 'function' && typeof (store as ConnectStore).destroy === 'function';
 }
-
 
 /**
  * Wraps an express-session store. Its records are express-session's, so both libraries can

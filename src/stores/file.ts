@@ -20,8 +20,8 @@ import type { FileHandle } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
 import { SessionError, storeError } from '../errors.ts';
-import type { ListedSession, SessionRecord, SetConditions, Store, StoreCapabilities } from '../store.ts';
-import { isRecord, ttlOf } from './record.ts';
+import { isRecord, type ListedSession, type SessionRecord, type SetConditions, type Store, type StoreCapabilities } from '../store.ts';
+import { ttlOf } from './record.ts';
 
 /** Options of {@link createFileStore}. */
 export interface FileStoreOptions {
@@ -58,11 +58,9 @@ const FILE = /^[0-9a-f]{64}\.json$/;
 const TEMP = /^\.tmp-[0-9a-f]{16}$/;
 const STALE_TEMP_MS = 60_000;
 
-
 function code(err: unknown): unknown {
   return (err as { code?: unknown } | null)?.code;
 }
-
 
 /** Creates a file store in `dir`. */
 export function createFileStore(options: FileStoreOptions): FileStore {

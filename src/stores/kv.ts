@@ -33,8 +33,8 @@
  * @module
  */
 import { SessionError, storeError } from '../errors.ts';
-import type { SessionRecord, SetConditions, Store, StoreCapabilities } from '../store.ts';
-import { isRecord, ttlOf } from './record.ts';
+import { isRecord, type SessionRecord, type SetConditions, type Store, type StoreCapabilities } from '../store.ts';
+import { ttlOf } from './record.ts';
 
 /** The part of a Workers `KVNamespace` binding the store uses, typed structurally. */
 export interface KvNamespaceLike {
@@ -78,7 +78,6 @@ interface LastWrite {
 
 /** KV's minimum `expirationTtl`, in seconds. */
 const KV_MIN_TTL_SECONDS = 60;
-
 
 
 /** Creates a KV store on a `KVNamespace` binding. */

@@ -27,8 +27,8 @@
  * @module
  */
 import { SessionError, storeError } from '../errors.ts';
-import type { ListedSession, SessionRecord, SetConditions, Store, StoreCapabilities } from '../store.ts';
-import { isRecord, ttlOf } from './record.ts';
+import { isRecord, type ListedSession, type SessionRecord, type SetConditions, type Store, type StoreCapabilities } from '../store.ts';
+import { ttlOf } from './record.ts';
 
 /** A node-redis (v4+) client: raw commands through `sendCommand`. */
 export interface NodeRedisClientLike {
@@ -145,7 +145,6 @@ function runnerOf(client: RedisClientLike): (args: string[]) => Promise<unknown>
   if (c && typeof c.sendCommand === 'function') return (args) => c.sendCommand!(args);
   throw new SessionError('ERR_CONFIG', 'websession: createRedisStore needs a node-redis client (sendCommand), an ioredis client (call) or { sendRedisCommand(args) }');
 }
-
 
 
 /** Creates a Redis store on a connected client; the client stays yours to close. */

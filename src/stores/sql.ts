@@ -30,8 +30,8 @@
  * @module
  */
 import { SessionError, storeError } from '../errors.ts';
-import type { ListedSession, SessionRecord, SetConditions, Store, StoreCapabilities } from '../store.ts';
-import { isRecord, ttlOf } from './record.ts';
+import { isRecord, type ListedSession, type SessionRecord, type SetConditions, type Store, type StoreCapabilities } from '../store.ts';
+import { ttlOf } from './record.ts';
 
 /** A query's outcome: rows for a SELECT, the affected-row count for a write. */
 export interface SqlResult {
@@ -224,13 +224,11 @@ export interface SqlStore extends Store {
   sweep(): Promise<number>;
 }
 
-
 function text(value: unknown): string {
   if (typeof value === 'string') return value;
   if (value instanceof Uint8Array) return new TextDecoder().decode(value);
   return String(value);
 }
-
 
 /** Creates a SQL store. Call `createTable()` once (or create the table with its statements yourself). */
 export function createSqlStore(options: SqlStoreOptions): SqlStore {

@@ -25,8 +25,8 @@
  * @module
  */
 import { SessionError, storeError } from '../errors.ts';
-import type { SessionRecord, SetConditions, Store, StoreCapabilities } from '../store.ts';
-import { isRecord, ttlOf } from './record.ts';
+import { isRecord, type SessionRecord, type SetConditions, type Store, type StoreCapabilities } from '../store.ts';
+import { ttlOf } from './record.ts';
 
 /** The part of unstorage's `Storage` the store uses, typed structurally. */
 export interface UnstorageLike {
@@ -61,7 +61,6 @@ interface Envelope {
 }
 
 const SAFE_ID = /^[A-Za-z0-9_-]{1,512}$/;
-
 
 
 /** Encodes an ID so unstorage's key normalisation cannot merge two IDs (`~` + UTF-16 hex otherwise). */
