@@ -13,7 +13,7 @@ import cookieParser from 'cookie-parser';
 import express from 'express';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import session, { getSession } from '../../adapters/express.ts';
-import { createMemoryStore, createSessionEngine, createSigner, type MemoryStore } from '../../src/index.ts';
+import { createMemoryStore, createSessionEngine, type MemoryStore } from '../../src/index.ts';
 import { MAX_CANDIDATES } from '../../src/cookie.ts';
 import { cookiePair, get, idOfPair, pairOf, SECRET, serveListener, signedValue, startTargets, type Target } from './helpers.ts';
 

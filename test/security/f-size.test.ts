@@ -20,7 +20,7 @@ import { withSession } from '../../adapters/node.ts';
 import { createMemoryStore, createSessionEngine } from '../../src/index.ts';
 import { createKvStore } from '../../src/stores/kv.ts';
 import { createRedisStore } from '../../src/stores/redis.ts';
-import { createKvFake, get, idOfPair, KV_MAX_VALUE, pairOf, redisServerMissing, SECRET, serveFetch, serveListener, startRedisChild, type RedisChild } from './helpers.ts';
+import { createKvFake, get, idOfPair, KV_MAX_VALUE, pairOf, redisServerMissing, SECRET, serveFetch, serveListener, sleep, startRedisChild, type RedisChild } from './helpers.ts';
 
 describe('F. huge payloads', () => {
   it('F1-F2 counterpart: the session cookie is about 100 bytes whatever the data size, because data never enters it', async () => {
@@ -106,7 +106,7 @@ describe('F. huge payloads', () => {
         const big = await get(server.url, `/?size=${2 * 1024 * 1024}`, { headers: { cookie } });
         expect({ status: big.status, setCookie: big.setCookie }).toEqual({ status: 503, setCookie: [] });
         // Redis drops the connection on a protocol error; node-redis reconnects.
-        for (let i = 0; i < 100 && !client.isReady; i++) await new Promise((r) => setTimeout(r, 20));
+        for (let i = 0; i < 100 && !client.isReady; i++) await sleep(20);
         expect(((await store.get(idOfPair(cookie))) as { blob: string }).blob).toBe('x'.repeat(10));
         const after = await get(server.url, '/?size=20', { headers: { cookie } });
         expect(after.status).toBe(200);
@@ -140,7 +140,7 @@ describe('F. huge payloads', () => {
       await back.set('x', 1);
       await engine.commit(back);
       const elapsed = performance.now() - t0;
-      await new Promise((r) => setTimeout(r, 10));
+      await sleep(10);
       console.info(`F4: load + change + save of a 100k-key session took ${elapsed.toFixed(0)} ms; longest event-loop gap ${maxGap.toFixed(0)} ms`);
       expect((await (await engine.load({ cookie: pair, secure: true }).load()).get('k99999'))).toBe(99_999);
       expect(elapsed).toBeLessThan(15_000);

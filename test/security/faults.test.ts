@@ -387,7 +387,7 @@ describe('store faults with real servers, under load', () => {
     };
     // Track the engine's deadline timers (an unusual 123 ms): fired or cleared, none may stay.
     const timers = trackTimers(123);
-    const node = await serveListener(withSession(async (_req, res, s) => res.end(await count(s)), { secret: SECRET, store, storeTimeout: 123 }));
+    const node = await nodeApp(store, { storeTimeout: 123 });
     const l = load(node.url, 'sid');
     try {
       await sleep(300);

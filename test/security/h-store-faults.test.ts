@@ -40,6 +40,7 @@ import {
   idOfPair,
   pairOf,
   redisServerMissing,
+  REDIS_URL,
   runtime,
   SECRET,
   serveListener,
@@ -231,8 +232,8 @@ describe('H. store faults', () => {
       });
     }
 
-    it.skipIf(!process.env.REDIS_URL)(`H4 (Redis WRONGTYPE): a key of another type is no session and no 500${process.env.REDIS_URL ? '' : ' (skipped: REDIS_URL is not set)'}`, async () => {
-      const client = createClient({ url: process.env.REDIS_URL });
+    it.skipIf(!REDIS_URL)(`H4 (Redis WRONGTYPE): a key of another type is no session and no 500${REDIS_URL ? '' : ' (skipped: REDIS_URL is not set)'}`, async () => {
+      const client = createClient({ url: REDIS_URL });
       await client.connect();
       try {
         const reports: string[] = [];

@@ -16,7 +16,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import session from '../../adapters/express.ts';
 import { session as honoSession } from '../../adapters/hono.ts';
 import { withSession } from '../../adapters/node.ts';
-import { createMemoryStore, createSessionEngine, type MemoryStore, type Store } from '../../src/index.ts';
+import { createMemoryStore, type MemoryStore, type Store } from '../../src/index.ts';
 import { cookiePair, get, idOfPair, pairOf, SECRET, serveFetch, serveListener, startTargets, type Target } from './helpers.ts';
 
 let store: MemoryStore;
