@@ -1,8 +1,8 @@
 import express from 'express';
 import expressSession from 'express-session';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import session from '../../adapters/express.ts';
-import { Client, listen, sessionCookies, type Listening } from '../helpers/http.ts';
+import { Client, listenPerTest, sessionCookies } from '../helpers/http.ts';
 
 // Both libraries run side by side on the same express-session MemoryStore, so the comparison
 // is of the middlewares alone: same store calls, same cookies.
@@ -10,10 +10,7 @@ const SECRET = 'keyboard cat keyboard cat keyboard cat';
 type Lib = 'express-session' | 'websession';
 type Req = express.Request & { session?: Record<string, unknown> | null };
 
-const servers: Listening[] = [];
-afterEach(async () => {
-  await Promise.all(servers.splice(0).map((s) => s.close()));
-});
+const listenHere = listenPerTest();
 
 function countingStore(): { store: expressSession.MemoryStore; calls: { set: number; touch: number; destroy: number } } {
   const store = new expressSession.MemoryStore();
@@ -46,8 +43,7 @@ async function appFor(lib: Lib, options: Record<string, unknown>, store: express
       (req.session as unknown as expressSession.Session).save((e) => (e ? next(e) : res.send('ok')));
     });
   });
-  const s = await listen(app);
-  servers.push(s);
+  const s = await listenHere(app);
   return new Client(s.url);
 }
 

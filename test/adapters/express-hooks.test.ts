@@ -3,22 +3,18 @@
 // be saved and its cookie sent, and responses without a session must be left alone.
 import { ServerResponse } from 'node:http';
 import express from 'express';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import session, { getSession } from '../../adapters/express.ts';
 import { createMemoryStore } from '../../src/index.ts';
-import { Client, listen, type Listening } from '../helpers/http.ts';
+import { Client, listenPerTest } from '../helpers/http.ts';
 
 const SECRET = 'keyboard cat keyboard cat keyboard cat';
 type Req = express.Request & { session?: Record<string, unknown> | null };
 
-const servers: Listening[] = [];
-afterEach(async () => {
-  await Promise.all(servers.splice(0).map((s) => s.close()));
-});
+const listenHere = listenPerTest();
 
 async function serve(app: express.Express): Promise<Client> {
-  const s = await listen(app);
-  servers.push(s);
+  const s = await listenHere(app);
   return new Client(s.url);
 }
 

@@ -2,23 +2,19 @@ import cookieParser from 'cookie-parser';
 import express5 from 'express';
 import expressSession from 'express-session';
 import express4 from 'express4';
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import session, { getSession, type ExpressSessionOptions } from '../../adapters/express.ts';
 import { createMemoryStore, createSigner } from '../../src/index.ts';
-import { Client, listen, sessionCookies, type Listening } from '../helpers/http.ts';
+import { Client, listenPerTest, sessionCookies } from '../helpers/http.ts';
 
 const SECRET = 'keyboard cat keyboard cat keyboard cat';
 type AnyReq = { session?: Record<string, any> | null; sessionID?: string };
 type Factory = () => express5.Express;
 
-const servers: Listening[] = [];
-afterEach(async () => {
-  await Promise.all(servers.splice(0).map((s) => s.close()));
-});
+const listenHere = listenPerTest();
 
 async function serve(app: express5.Express): Promise<Client> {
-  const s = await listen(app);
-  servers.push(s);
+  const s = await listenHere(app);
   return new Client(s.url);
 }
 

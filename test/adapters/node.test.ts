@@ -1,14 +1,11 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { withSession, type NodeSessionOptions } from '../../adapters/node.ts';
 import { createMemoryStore, type Session } from '../../src/index.ts';
-import { Client, listen, sessionCookies, type Listening } from '../helpers/http.ts';
+import { Client, listenPerTest, sessionCookies } from '../helpers/http.ts';
 
 const SECRET = 'a node secret that is long enough!!';
-const servers: Listening[] = [];
-afterEach(async () => {
-  await Promise.all(servers.splice(0).map((s) => s.close()));
-});
+const listenHere = listenPerTest();
 
 type Data = { views?: number; user?: string };
 
@@ -41,8 +38,7 @@ async function handler(req: IncomingMessage, res: ServerResponse, session: Sessi
 }
 
 async function serve(options: Partial<NodeSessionOptions> = {}): Promise<Client> {
-  const s = await listen(withSession<Data>(handler, { secret: SECRET, ...options }));
-  servers.push(s);
+  const s = await listenHere(withSession<Data>(handler, { secret: SECRET, ...options }));
   return new Client(s.url);
 }
 

@@ -1,5 +1,6 @@
 import { createServer, type RequestListener, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { afterEach } from 'vitest';
 
 /** A server listening on a random loopback port. */
 export interface Listening {
@@ -21,6 +22,19 @@ export async function listen(listener: RequestListener): Promise<Listening> {
         server.closeAllConnections?.();
         server.close(() => resolve());
       }),
+  };
+}
+
+/** For a test file: `listen`, with every server it starts closed after each test. */
+export function listenPerTest(): (listener: RequestListener) => Promise<Listening> {
+  const open: Listening[] = [];
+  afterEach(async () => {
+    await Promise.all(open.splice(0).map((s) => s.close()));
+  });
+  return async (listener) => {
+    const s = await listen(listener);
+    open.push(s);
+    return s;
   };
 }
 
