@@ -18,7 +18,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { withSession } from '../../adapters/node.ts';
 import { createMemoryStore, createSessionEngine, type MemoryStore } from '../../src/index.ts';
 import { MAX_CANDIDATES, MAX_COOKIE_HEADER, readCookieValues } from '../../src/cookie.ts';
-import { cookiePair, fastestPerCall, get, rawRequest, SECRET, startTargets, type Reply, type Target } from './helpers.ts';
+import { committedPair, cookiePair, fastestPerCall, get, rawRequest, SECRET, startTargets, type Reply, type Target } from './helpers.ts';
 
 const NAME = '__Host-sid';
 const HTTPS = { 'x-forwarded-proto': 'https' };
@@ -35,7 +35,7 @@ beforeAll(async () => {
   const engine = createSessionEngine({ secret: SECRET, store, name: NAME, cookie: { secure: true }, idleTimeout: null, absoluteTimeout: null });
   const s = engine.load({ secure: true });
   await s.set('user', 'alice');
-  pair = (await engine.commit(s)).setCookie[0]!.split(';', 1)[0]!;
+  pair = await committedPair(engine, s);
   value = pair.slice(NAME.length + 1);
   decoded = decodeURIComponent(value);
 });
@@ -119,7 +119,7 @@ describe('A. malformed, oversized and duplicate Cookie headers', () => {
     const engine = createSessionEngine({ secret: SECRET, store, name: NAME, cookie: { secure: true }, idleTimeout: null, absoluteTimeout: null });
     const bob = engine.load({ secure: true });
     await bob.set('user', 'bob');
-    const bobPair = (await engine.commit(bob)).setCookie[0]!.split(';', 1)[0]!;
+    const bobPair = await committedPair(engine, bob);
     const forged = `${NAME}=${encodeURIComponent(`s:${'A'.repeat(43)}.${'B'.repeat(43)}`)}`;
     const unknown = await cookiePair(NAME, 'signed-but-not-in-the-store');
     expectAlice(await ask(`${forged}; ${pair}`));

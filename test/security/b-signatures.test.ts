@@ -15,7 +15,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import session, { getSession } from '../../adapters/express.ts';
 import { createMemoryStore, createSessionEngine, type MemoryStore } from '../../src/index.ts';
 import { MAX_CANDIDATES } from '../../src/cookie.ts';
-import { cookiePair, get, idOfPair, pairOf, SECRET, serveListener, signedValue, startTargets, type Target } from './helpers.ts';
+import { committedPair, cookiePair, get, idOfPair, pairOf, SECRET, serveListener, signedValue, startTargets, type Target } from './helpers.ts';
 
 let store: MemoryStore;
 let targets: Target[];
@@ -32,7 +32,7 @@ beforeAll(async () => {
   targets = await startTargets({ store });
   const s = engine().load({ secure: true });
   await s.set('user', 'alice');
-  const pair = (await engine().commit(s)).setCookie[0]!.split(';', 1)[0]!;
+  const pair = await committedPair(engine(), s);
   id = idOfPair(pair);
   good = decodeURIComponent(pair.slice(4));
 });

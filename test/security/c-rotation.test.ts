@@ -19,7 +19,7 @@ import { session as honoSession } from '../../adapters/hono.ts';
 import { withSession } from '../../adapters/node.ts';
 import { createMemoryStore, createSessionEngine, createSigner, type MemoryStore, type SessionEvent } from '../../src/index.ts';
 import { MAX_CANDIDATES } from '../../src/cookie.ts';
-import { get, idOfPair, OLD_SECRET, pairOf, SECRET, serveListener, startTargets, type Running, type Target } from './helpers.ts';
+import { committedPair, get, idOfPair, OLD_SECRET, pairOf, SECRET, serveListener, startTargets, type Running, type Target } from './helpers.ts';
 
 const NEW = SECRET;
 const OLD = OLD_SECRET;
@@ -48,7 +48,7 @@ async function aliceUnder(secret: string): Promise<string> {
   // Over plain HTTP like the test servers: a Secure cookie would not be re-sent there.
   const s = engine.load({ secure: false });
   await s.set('user', 'alice');
-  return (await engine.commit(s)).setCookie[0]!.split(';', 1)[0]!;
+  return await committedPair(engine, s);
 }
 
 async function node(secret: string | string[]): Promise<Running> {
@@ -163,7 +163,7 @@ describe('C. secret rotation', () => {
     const viaBuffer = createSessionEngine({ secret: [Buffer.from(OLD), Buffer.from(NEW)], store });
     const s = viaString.load({ secure: true });
     await s.set('user', 'alice');
-    const pair = (await viaString.commit(s)).setCookie[0]!.split(';', 1)[0]!;
+    const pair = await committedPair(viaString, s);
     expect(await (await viaBytes.load({ cookie: pair, secure: true }).load()).get('user')).toBe('alice');
     const t = await viaBuffer.load({ cookie: pair, secure: true }).load();
     expect(await t.get('user')).toBe('alice');

@@ -13,7 +13,7 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { withSession } from '../../adapters/node.ts';
 import { createMemoryStore, createSessionEngine, SessionError, type Store } from '../../src/index.ts';
-import { get, idOfPair, pairOf, serveListener, SECRET, storeCases, type Running, type StoreHandle } from './helpers.ts';
+import { committedPair, get, idOfPair, pairOf, serveListener, SECRET, storeCases, type Running, type StoreHandle } from './helpers.ts';
 
 const ODD = {
   lone: '\uD800',
@@ -127,7 +127,7 @@ describe('D. values the store cannot hold', () => {
     const when = new Date(Date.UTC(2031, 1, 2, 3, 4, 5));
     await s.set('when', when as never);
     await s.set('keep', { a: undefined, b: [undefined, 1] } as never);
-    const pair = (await engine.commit(s)).setCookie[0]!.split(';', 1)[0]!;
+    const pair = await committedPair(engine, s);
     const back = await engine.load({ cookie: pair, secure: true }).load();
     expect(await back.has('gone')).toBe(false);
     expect(await back.get('when')).toBe('2031-02-02T03:04:05.000Z');
@@ -148,7 +148,7 @@ describe('D. values the store cannot hold', () => {
     // Node's JSON.stringify overflows its stack near 5,000 levels (RangeError, caught as
     // ERR_VALUE); Bun and Deno serialise 10,000 levels. There is no depth cap of our own.
     if (outcome === 'accepted') {
-      const pair = (await engine.commit(s)).setCookie[0]!.split(';', 1)[0]!;
+      const pair = await committedPair(engine, s);
       expect(await (await engine.load({ cookie: pair, secure: true }).load()).get('deep')).toEqual(deep);
     } else {
       expect(outcome).toBe('ERR_VALUE');
@@ -166,7 +166,7 @@ describe('D. values the store cannot hold', () => {
         const e = createSessionEngine({ secret: SECRET, store: h.store, onEvent: (ev) => events.push(ev.type) });
         const first = e.load({ secure: true });
         await first.set('mid', mid as never);
-        const pair = (await e.commit(first)).setCookie[0]!.split(';', 1)[0]!;
+        const pair = await committedPair(e, first);
         const second = await e.load({ cookie: pair, secure: true }).load();
         expect({ store: c.name, mid: (await second.get('mid')) !== undefined }).toEqual({ store: c.name, mid: true });
         await second.set('n', 1);

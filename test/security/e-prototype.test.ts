@@ -15,7 +15,7 @@ import express from 'express';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import session from '../../adapters/express.ts';
 import { createMemoryStore, createSessionEngine, type SessionEngine } from '../../src/index.ts';
-import { cookiePair, get, pairOf, SECRET, serveListener, storeCases, type StoreHandle } from './helpers.ts';
+import { committedPair, cookiePair, get, pairOf, SECRET, serveListener, storeCases, type StoreHandle } from './helpers.ts';
 
 const COOKIE = '"cookie":{"originalMaxAge":null,"path":"/","httpOnly":true}';
 const protoNames = Object.getOwnPropertyNames(Object.prototype).sort();
@@ -60,7 +60,7 @@ for (const c of storeCases()) {
       const s = engine.load({ secure: true });
       await s.set('__proto__' as never, { isAdmin: true } as never);
       await s.set('prototype' as never, { polluted: 1 } as never);
-      const pair = (await engine.commit(s)).setCookie[0]!.split(';', 1)[0]!;
+      const pair = await committedPair(engine, s);
       const record = (await handle.store.get(s.id))!;
       expect(Object.prototype.hasOwnProperty.call(record, '__proto__')).toBe(true);
       expect(Object.getPrototypeOf(record)).toBe(Object.prototype);
@@ -100,7 +100,7 @@ for (const c of storeCases()) {
       await s.set('n', 1);
       await s.save();
       await s.regenerate({ keepData: true });
-      const pair = (await engine.commit(s)).setCookie[0]!.split(';', 1)[0]!;
+      const pair = await committedPair(engine, s);
       const moved = await engine.load({ cookie: pair, secure: true }).load();
       expect(await moved.get('n')).toBe(1);
       expect(await moved.get('constructor' as never)).toEqual({ prototype: { polluted: 1 } });
@@ -124,7 +124,7 @@ for (const c of storeCases()) {
       await s.save();
       await s.regenerate({ keepData: true });
       expect(s.id).not.toBe('attacker');
-      const pair = (await engine.commit(s)).setCookie[0]!.split(';', 1)[0]!;
+      const pair = await committedPair(engine, s);
       expect(pair).not.toContain('attacker');
       expect(await (await engine.load({ cookie: pair, secure: true }).load()).get('save' as never)).toBe(1);
     });

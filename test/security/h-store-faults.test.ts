@@ -33,6 +33,7 @@ import { createKvStore } from '../../src/stores/kv.ts';
 import { createRedisStore } from '../../src/stores/redis.ts';
 import { createSqlStore, pgQuery, type SqlQuery } from '../../src/stores/sql.ts';
 import {
+  committedPair,
   cookiePair,
   createKvFake,
   DATABASE_URL,
@@ -127,7 +128,7 @@ describe('H. store faults', () => {
       const engine = createSessionEngine({ secret: SECRET, store: f.store });
       const s = engine.load({ secure: false });
       await s.set('n', 1);
-      const cookie = (await engine.commit(s)).setCookie[0]!.split(';', 1)[0]!;
+      const cookie = await committedPair(engine, s);
       f.hang.get = true;
       const t0 = performance.now();
       const r = await get(server.url, '/', { headers: { cookie } });
@@ -288,7 +289,7 @@ describe('H. store faults', () => {
     const engine = createSessionEngine({ secret: SECRET, store, idleTimeout: 60_000, absoluteTimeout: 300_000 });
     const s = engine.load({ secure: true });
     await s.set('user', 'alice');
-    const cookie = (await engine.commit(s)).setCookie[0]!.split(';', 1)[0]!;
+    const cookie = await committedPair(engine, s);
     const id = idOfPair(cookie);
     // Keep it active: a request every 50 s, until the absolute deadline.
     for (let t = 50_000; t < 300_000; t += 50_000) {
@@ -397,7 +398,7 @@ describe('H. store faults', () => {
     const engine = createSessionEngine({ secret: SECRET, store, idleTimeout: 120_000, absoluteTimeout: null });
     const s = engine.load({ secure: true });
     await s.set('user', 'alice');
-    const cookie = (await engine.commit(s)).setCookie[0]!.split(';', 1)[0]!;
+    const cookie = await committedPair(engine, s);
     const putsAfterLogin = kv.puts.length;
     for (let i = 0; i < 20; i++) await engine.commit(await engine.load({ cookie, secure: true }).load());
     expect(kv.puts.length - putsAfterLogin).toBeLessThanOrEqual(1);

@@ -22,7 +22,7 @@ import expressAdapter, { getSession, type ExpressSessionOptions } from '../../ad
 import { withSession as withFetchSession, type FetchSessionOptions } from '../../adapters/fetch.ts';
 import { session as honoSession, type HonoSessionOptions, type SessionVariables } from '../../adapters/hono.ts';
 import { withSession as withNodeSession, type NodeSessionOptions } from '../../adapters/node.ts';
-import { createMemoryStore, createSigner, fromConnectStore, type Session, type Store } from '../../src/index.ts';
+import { createMemoryStore, createSigner, fromConnectStore, type Session, type SessionData, type SessionEngine, type Store } from '../../src/index.ts';
 import { createFileStore } from '../../src/stores/file.ts';
 import { createKvStore, type KvNamespaceLike } from '../../src/stores/kv.ts';
 import { createRedisStore } from '../../src/stores/redis.ts';
@@ -56,6 +56,11 @@ export function idOfPair(pair: string): string {
 /** The `name=value` pair of the Set-Cookie for `name`, or undefined. */
 export function pairOf(setCookie: string[], name: string): string | undefined {
   return setCookie.find((c) => c.startsWith(`${name}=`))?.split(';', 1)[0];
+}
+
+/** Commits a session through its engine and returns the cookie it sets, as a browser sends it back (`name=value`). */
+export async function committedPair<D extends SessionData>(engine: SessionEngine<D>, session: Session<D>): Promise<string> {
+  return (await engine.commit(session)).setCookie[0]!.split(';', 1)[0]!;
 }
 
 // ---------------------------------------------------------------------------------------------

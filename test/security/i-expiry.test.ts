@@ -21,7 +21,7 @@ import { withSession } from '../../adapters/node.ts';
 import { createMemoryStore, createSessionEngine, type MemoryStore, type SessionRecord, type Store } from '../../src/index.ts';
 import { createFileStore } from '../../src/stores/file.ts';
 import { createKvStore } from '../../src/stores/kv.ts';
-import { createKvFake, get, idOfPair, pairOf, SECRET, serveListener, storeCases, type Running } from './helpers.ts';
+import { committedPair, createKvFake, get, idOfPair, pairOf, SECRET, serveListener, storeCases, type Running } from './helpers.ts';
 
 const T0 = Date.UTC(2030, 0, 1, 12, 0, 0);
 const MIN = 60_000;
@@ -173,7 +173,7 @@ describe('I. clock skew and expiry boundaries', () => {
     const engine = createSessionEngine({ secret: SECRET, store: createKvStore(kv), idleTimeout: 30_000, absoluteTimeout: null });
     const s = engine.load({ secure: true });
     await s.set('user', 'alice');
-    const cookie = (await engine.commit(s)).setCookie[0]!.split(';', 1)[0]!;
+    const cookie = await committedPair(engine, s);
     expect(kv.puts.map((p) => p.expirationTtl)).toEqual([60]);
     const probe = async (): Promise<unknown> => (await engine.load({ cookie, secure: true }).load()).get('user');
     at(29_999);
@@ -217,7 +217,7 @@ describe('I. clock skew and expiry boundaries', () => {
     const engine = createSessionEngine({ secret: SECRET, store: spyStore, idleTimeout: null, absoluteTimeout: 10_000 });
     const first = engine.load({ secure: true });
     await first.set('n', 1);
-    const cookie = (await engine.commit(first)).setCookie[0]!.split(';', 1)[0]!;
+    const cookie = await committedPair(engine, first);
     at(9_999);
     const s = await engine.load({ cookie, secure: true }).load();
     at(10_500);
