@@ -37,7 +37,7 @@ import {
   type Store,
 } from '../src/index.ts';
 import { nodeHmac } from './node-hmac.ts';
-import { hookResponse, prototypeHooksOf, type ResponseHooks } from './node-response.ts';
+import { hookResponse, hooksOfRequest, topPrototype, type ResponseHooks } from './node-response.ts';
 
 /** express-session's options, plus websession's optional extras. */
 export interface ExpressSessionOptions {
@@ -115,16 +115,18 @@ export interface SessionMiddleware {
   readonly engine: SessionEngine | undefined;
 }
 
-const handles = new WeakMap<IncomingMessage, Session>();
-
 /**
  * The websession handle behind `req.session`, for what express-session has no API for:
  * `setUser()` (per-user listing), `flash()`, `freshReason`, `regenerate({ keepData })`.
  */
 export function getSession(req: IncomingMessage): Session | undefined {
-  const res = (req as { res?: ServerResponse }).res;
-  const hooks = res ? prototypeHooksOf(res) : undefined;
-  return hooks instanceof RequestSession && hooks.req === req ? hooks.session : handles.get(req);
+  return stateOf(req)?.session;
+}
+
+/** The middleware's state for a request, if it ran for it. */
+function stateOf(req: object): RequestSession | undefined {
+  const hooks = hooksOfRequest(req);
+  return hooks instanceof RequestSession && hooks.req === req ? hooks : undefined;
 }
 
 const METHODS = new Set(['id', 'cookie', 'regenerate', 'destroy', 'reload', 'save', 'touch', 'resetMaxAge']);
@@ -145,62 +147,133 @@ function callbackOrPromise(run: Promise<void>, callback: ((err?: unknown) => voi
 /** Where a facade keeps its request: the Proxy target, reached from methods through `this[TARGET]`. */
 const TARGET = Symbol('websession.facade');
 
+/** What the engine needs to load a request's session. */
+type Facts = Parameters<SessionEngine['load']>[0];
+
+/** An Express request's facts for the engine; a class, so that `secure` can be read late without a per-request getter object. */
+class ExpressFacts {
+  constructor(
+    readonly context: SessionRequest,
+    readonly cookie: string | undefined,
+    readonly forwardedProto: string | undefined,
+    readonly cookieOptions: ReturnType<typeof resolveCookie> | undefined,
+    /** Use Express's `req.secure` (the `proxy` option is unset). */
+    private readonly expressSecure: boolean,
+  ) {}
+
+  /** Read only when a cookie setting needs it (`secure: true` or `'auto'`): Express's `req.secure` is a chain of getters. */
+  get secure(): boolean {
+    const req = this.context;
+    return (req.socket as { encrypted?: boolean } | null)?.encrypted === true || (this.expressSecure && req.secure === true);
+  }
+}
+
 /**
  * One request's session state: the Proxy target behind `req.session`, and the response hooks.
  * A class with shared methods, so a request allocates one object instead of a set of closures.
+ * For a visitor without a session cookie the session is opened on first use (see `open()`).
  */
 class RequestSession implements ResponseHooks {
   facade: ExpressSession | undefined;
+  /** The session; for a session left for first use, undefined until something reads it. */
+  current: Session | undefined;
+  /** The session is loaded and the app has it: from then on the hooks commit it. */
+  attached = false;
   destroyed = false;
+  /** The app assigned `req.session` before ever reading it. */
+  replaced = false;
+  /** The response headers went out (a session opened later must not try to send a cookie). */
+  headersGone = false;
   constructor(
     readonly req: SessionRequest,
     readonly engine: SessionEngine,
-    readonly session: Session,
+    readonly store: Store | ConnectStore,
     readonly unset: 'keep' | 'destroy',
     readonly next: Next,
+    readonly facts: Facts,
   ) {}
 
-  /** Is the session no longer the app's? (`req.session = null` or replaced, without destroy().) */
+  /** The session, opened now if it was left for first use (then it is new: no cookie, built-in IDs, so it loads at once). */
+  get session(): Session {
+    if (this.current === undefined) {
+      const session = this.engine.load(this.facts);
+      this.engine.loadNow(session);
+      if (this.headersGone) this.engine.headersSent(session);
+      this.current = session;
+      this.attached = true;
+    }
+    return this.current;
+  }
+
+  /** `req.session` on first read when the session was left for first use: the facade, now an own property. */
+  open(): ExpressSession | undefined {
+    if (this.facade !== undefined || this.replaced) return undefined;
+    void this.session;
+    return this.attach();
+  }
+
+  /** Gives the request its facade. */
+  attach(): ExpressSession {
+    const facade = new Proxy(this, facadeHandler) as unknown as ExpressSession;
+    this.facade = facade;
+    setOwn(this.req, 'session', facade);
+    return facade;
+  }
+
+  /** Is the session no longer the app's? (`req.session` deleted, set to null or replaced, without destroy().) */
   unsetByApp(): boolean {
-    return this.req.session !== this.facade && !this.destroyed;
+    if (this.destroyed) return false;
+    if (this.facade === undefined) return this.replaced;
+    return !hasOwn.call(this.req, 'session') || this.req.session !== this.facade;
+  }
+
+  /** The app gave `req.sessionID` a value that is not a string (the accessor itself always reads the session's ID). */
+  badId(): boolean {
+    return hasOwn.call(this.req, 'sessionID') && typeof this.req.sessionID !== 'string';
+  }
+
+  /** Whether there is a session for the hooks to commit. */
+  get active(): boolean {
+    return this.attached && (this.facade !== undefined || !this.replaced);
   }
 
   async headers(): Promise<CommitResult> {
-    if (!this.facade || this.unsetByApp() || typeof this.req.sessionID !== 'string') return EMPTY;
-    return this.engine.cookieHeaders(this.session);
+    if (!this.active || this.unsetByApp() || this.badId()) return EMPTY;
+    return this.engine.cookieHeaders(this.current!);
   }
 
   async persist(): Promise<void> {
-    if (!this.facade) return;
+    if (!this.active) return;
     if (this.unsetByApp()) {
       if (this.unset === 'destroy') {
         this.destroyed = true;
-        await this.session.destroy();
+        await this.current!.destroy();
       }
       return;
     }
-    if (typeof this.req.sessionID !== 'string') return;
-    await this.engine.persist(this.session);
+    if (this.badId()) return;
+    await this.engine.persist(this.current!);
   }
 
   async finish(): Promise<CommitResult> {
-    if (!this.facade) return EMPTY;
-    if (this.unsetByApp() || typeof this.req.sessionID !== 'string') {
+    if (!this.active) return EMPTY;
+    if (this.unsetByApp() || this.badId()) {
       // Unset or a bogus sessionID: whatever persist() decides (a destroy may clear the cookie).
       await this.persist();
       return this.headers();
     }
-    return this.engine.commit(this.session);
+    return this.engine.commit(this.current!);
   }
 
   idle(): boolean {
-    if (!this.facade) return true;
+    if (!this.active) return true;
     if (this.unsetByApp()) return this.unset !== 'destroy';
-    return typeof this.req.sessionID !== 'string' || !this.engine.hasWork(this.session);
+    return this.badId() || !this.engine.hasWork(this.current!);
   }
 
   sent(): void {
-    this.engine.headersSent(this.session);
+    this.headersGone = true;
+    if (this.current !== undefined) this.engine.headersSent(this.current);
   }
 
   fail(error: unknown, headersSent: boolean): void {
@@ -210,7 +283,7 @@ class RequestSession implements ResponseHooks {
     else this.next(error);
   }
 
-  /** The data object of the session (loaded before the facade exists). */
+  /** The data object of the session. */
   get data(): Record<string, unknown> {
     return this.session.data;
   }
@@ -219,6 +292,77 @@ class RequestSession implements ResponseHooks {
   [Symbol.for('nodejs.util.inspect.custom')](): unknown {
     return { cookie: this.session.cookie, ...this.data };
   }
+}
+
+const hasOwn = Object.prototype.hasOwnProperty;
+
+/** Gives `req` an own data property, as a plain assignment would without the accessors below. */
+function setOwn(req: object, key: string, value: unknown): void {
+  Object.defineProperty(req, key, { value, writable: true, enumerable: true, configurable: true });
+}
+
+/**
+ * `req.session`, `req.sessionID` and `req.sessionStore` as accessors on Express's request
+ * prototype, so a request gets no own property it does not use (each costs about 3 µs; see
+ * node-response.ts). Assigning any of them gives the request an own property, as without them;
+ * `req.session` becomes an own property on first read, so `delete req.session` works as with
+ * express-session. Requests the middleware did not see read `undefined`.
+ */
+const requestAccessors: PropertyDescriptorMap = {
+  session: {
+    get(this: SessionRequest) {
+      return stateOf(this)?.open();
+    },
+    set(this: SessionRequest, value: unknown) {
+      const state = stateOf(this);
+      if (state !== undefined && state.facade === undefined) state.replaced = true;
+      setOwn(this, 'session', value);
+    },
+    configurable: true,
+  },
+  sessionID: {
+    get(this: SessionRequest) {
+      const state = stateOf(this);
+      // While a returning visitor's session loads there is no ID yet, as with express-session.
+      return state === undefined || (state.current !== undefined && !state.attached) ? undefined : state.session.id;
+    },
+    set(this: SessionRequest, value: unknown) {
+      setOwn(this, 'sessionID', value);
+    },
+    configurable: true,
+  },
+  sessionStore: {
+    get(this: SessionRequest) {
+      return stateOf(this)?.store;
+    },
+    set(this: SessionRequest, value: unknown) {
+      setOwn(this, 'sessionStore', value);
+    },
+    configurable: true,
+  },
+};
+
+/** Request prototypes known to reach the accessors (Express's, per app and mounted sub-app). */
+const withAccessors = new WeakSet<object>();
+
+/**
+ * Installs {@link requestAccessors} on the topmost prototype of `req` that is not a class's
+ * (Express's shared `request` object, below every app's `app.request`, so they stay in the chain
+ * when a mounted sub-app hands the request back); false when `req` has no such prototype (plain
+ * `node:http`, Connect) or the names are taken there.
+ */
+function accessorsFor(req: object): boolean {
+  const first = Object.getPrototypeOf(req) as object | null;
+  if (first === null) return false;
+  if (withAccessors.has(first)) return true;
+  const top = topPrototype(req);
+  if (top === undefined || !Object.isExtensible(top)) return false;
+  if (Object.getOwnPropertyDescriptor(top, 'session')?.get !== requestAccessors.session!.get) {
+    if (hasOwn.call(top, 'session') || hasOwn.call(top, 'sessionID') || hasOwn.call(top, 'sessionStore')) return false;
+    Object.defineProperties(top, requestAccessors);
+  }
+  withAccessors.add(first);
+  return true;
 }
 
 const EMPTY: CommitResult = Object.freeze({ setCookie: [], vary: false, cacheControl: false }) as CommitResult;
@@ -234,7 +378,8 @@ const methods = {
     const facade = this;
     return callbackOrPromise(
       t.session.regenerate().then(() => {
-        t.req.sessionID = t.session.id;
+        // With the accessors, req.sessionID reads the session's ID; an own one is kept up to date.
+        if (hasOwn.call(t.req, 'sessionID')) t.req.sessionID = t.session.id;
         t.req.session = facade;
       }),
       callback,
@@ -261,8 +406,6 @@ const methods = {
     return this;
   },
 };
-const hasOwn = Object.prototype.hasOwnProperty;
-
 /** `req.session`'s behaviour: own keys are `cookie` plus the data, like express-session's Session. One handler for all requests. */
 const facadeHandler: ProxyHandler<RequestSession> = {
   get(t, key) {
@@ -348,6 +491,8 @@ export function session(options: ExpressSessionOptions = {}): SessionMiddleware 
       defaults,
     );
   const configured = opts.secret !== undefined ? build(opts.secret) : undefined;
+  // A new session may wait for first use when it would not be stored untouched and its ID needs no genid call.
+  const lazyFresh = opts.saveUninitialized === false && genid === undefined;
   const bySecret = new Map<string, SessionEngine>();
 
   // express-session stops handing out sessions while its store reports 'disconnect'.
@@ -381,26 +526,23 @@ export function session(options: ExpressSessionOptions = {}): SessionMiddleware 
       engine = bySecret.get(req.secret);
       if (!engine) bySecret.set(req.secret, (engine = build(req.secret)));
     }
-    req.sessionStore = userStore;
-    const encrypted = (req.socket as { encrypted?: boolean } | null)?.encrypted === true;
+    const accessors = accessorsFor(req);
+    const header = req.headers.cookie;
     const forwarded = req.headers['x-forwarded-proto'];
-    const current = engine.load({
-      cookie: req.headers.cookie,
-      secure: encrypted || (opts.proxy === undefined && req.secure === true),
-      forwardedProto: Array.isArray(forwarded) ? forwarded[0] : forwarded,
-      context: req,
-      cookieOptions: perRequest,
-    });
-    const state = new RequestSession(req, engine, current, unset, next);
-    // Hooked through the prototype, the request's session is found from `req.res`; otherwise
-    // it is remembered here (one WeakMap entry per request is measurable, so never two).
-    const viaPrototype = hookResponse(res, state);
+    const facts = new ExpressFacts(req, header, Array.isArray(forwarded) ? forwarded[0] : forwarded, perRequest, opts.proxy === undefined);
+    const state = new RequestSession(req, engine, userStore, unset, next, facts);
+    // Remembered, so the accessors and getSession() find it from the request.
+    hookResponse(res, state, true);
+    if (!accessors) req.sessionStore = userStore;
+    // No cookie of ours and nothing to store for a new session: opened on first use, so a
+    // route that never touches the session costs no ID, no session object and no property.
+    if (accessors && lazyFresh && (header === undefined || !header.includes(name))) return next();
+    const current = engine.load(facts);
+    state.current = current;
     const attach = (): void => {
-      const facade = new Proxy(state, facadeHandler) as unknown as ExpressSession;
-      state.facade = facade;
-      req.session = facade;
-      req.sessionID = current.id;
-      if (!viaPrototype || (req as { res?: unknown }).res !== res) handles.set(req, current);
+      state.attached = true;
+      state.attach();
+      if (!accessors) req.sessionID = current.id;
       next();
     };
     // A visitor without a session cookie gets a fresh session at once: no crypto, no store, no await.

@@ -11,7 +11,7 @@
  * How the methods are wrapped matters for speed: giving a response its own `end`/`write`/
  * `writeHead` properties changes its hidden class and slowed every later property access on it
  * (bare Express went from 1.0x to 0.74x in bench S1). So the first hooked response wraps the
- * four methods once on its prototype (Express's per-app `app.response`, never a class prototype
+ * four methods once on its prototype (Express's shared response object, never a class prototype
  * such as `ServerResponse.prototype`); the wrappers pass straight through for any response without
  * hooks, and each hooked response keeps its state on its request (`res.req`). A response whose methods were already
  * replaced on the instance (by middleware that ran earlier, or a look-alike object), or a plain
@@ -56,9 +56,11 @@ const HEADERS_DONE = 2;
 const BYPASS = 3;
 
 /**
- * Where a response hooked through its prototype keeps its state: on its request (`res.req`, set
- * by Express), under a symbol. Not on the response (see the module note) and not in a WeakMap
- * keyed by response: in-process measurement put a WeakMap entry per request at about 10 µs.
+ * Where a hooked response keeps its state: on its request (`res.req`, set by Node and Express),
+ * under a symbol. One property, because Express gives every request a new prototype, after which
+ * V8 builds a new hidden class for each property added to it (about 3 µs each in-process,
+ * bench/express-inproc.mjs). Not in a WeakMap keyed by request either: its entries made every
+ * young-generation GC about 60% longer (`node --trace-gc`), about 8 µs per request.
  */
 const STATE = Symbol('websession.response');
 type Carrier = { [STATE]?: HookState };
@@ -321,31 +323,44 @@ function prototypeOriginals(res: ServerResponse): Originals | undefined {
   if (own.call(res, 'end') || own.call(res, 'write') || own.call(res, 'writeHead') || own.call(res, 'flushHeaders')) return undefined;
   const found = wrappedSet(res);
   if (found !== undefined) return found;
-  const proto = Object.getPrototypeOf(res) as Record<string, unknown> | null;
-  // Only a per-app prototype made with Object.create (Express's `app.response`): redefining
-  // methods on a class prototype such as ServerResponse.prototype slowed every response (bench
-  // S1 on node:http went from 0.90x to 0.63x bare), and it would touch other servers too.
-  if (proto === null || !Object.isExtensible(proto) || Object.prototype.hasOwnProperty.call(proto, 'constructor')) return undefined;
+  // Express's shared response object under every app's `app.response`, so the wrappers stay in
+  // the chain when a mounted sub-app hands the response back to its parent (Express then swaps
+  // the response's prototype). Never a class prototype such as ServerResponse.prototype:
+  // redefining methods there slowed every response (bench S1 on node:http went from 0.90x to
+  // 0.63x bare), and it would touch other servers too.
+  const proto = topPrototype(res) as Record<string, unknown> | undefined;
+  if (proto === undefined || !Object.isExtensible(proto)) return undefined;
   if (typeof proto.end !== 'function' || typeof proto.write !== 'function' || typeof proto.writeHead !== 'function' || typeof proto.flushHeaders !== 'function') return undefined;
   wrapPrototype(proto);
   return wrappedSet(res);
 }
 
-/** The hooks installed on a response through its prototype (see {@link hookResponse}'s result). */
-export function prototypeHooksOf(res: ServerResponse): ResponseHooks | undefined {
-  return stateOf(res)?.hooks;
+/**
+ * The topmost prototype of `object` made with Object.create rather than by a class (no own
+ * `constructor`): Express's shared `request`/`response` objects. Undefined for plain instances.
+ */
+export function topPrototype(object: object): object | undefined {
+  let top: object | undefined;
+  for (let p = Object.getPrototypeOf(object) as object | null; p !== null && !Object.prototype.hasOwnProperty.call(p, 'constructor'); p = Object.getPrototypeOf(p) as object | null) top = p;
+  return top;
+}
+
+/** The hooks installed on the response to `req`, when {@link hookResponse} was asked to remember them. */
+export function hooksOfRequest(req: object): ResponseHooks | undefined {
+  return (req as Carrier)[STATE]?.hooks;
 }
 
 /**
  * Installs the hooks on a response. Call it once per response, before the app writes.
- * Returns true when the response was hooked through its prototype: its hooks can then be found
- * again with {@link prototypeHooksOf}.
+ * With `remember`, the hooks can be found again from the request with {@link hooksOfRequest}
+ * (responses hooked through their prototype are always remembered: that is how the wrappers find them).
  */
-export function hookResponse(res: ServerResponse, hooks: ResponseHooks): boolean {
+export function hookResponse(res: ServerResponse, hooks: ResponseHooks, remember = false): void {
+  const req = (res as { req?: unknown }).req;
   const originals = prototypeOriginals(res);
   if (originals !== undefined) {
-    ((res as { req?: Carrier }).req as Carrier)[STATE] = new HookState(res, hooks, originals, false);
-    return true;
+    (req as Carrier)[STATE] = new HookState(res, hooks, originals, false);
+    return;
   }
   const current: Originals = {
     writeHead: res.writeHead as Method,
@@ -359,5 +374,5 @@ export function hookResponse(res: ServerResponse, hooks: ResponseHooks): boolean
   res.write = ((...args: unknown[]) => writeVia(h, args)) as ServerResponse['write'];
   res.end = ((...args: unknown[]) => endVia(h, args)) as ServerResponse['end'];
   res.flushHeaders = (() => flushHeadersVia(h)) as ServerResponse['flushHeaders'];
-  return false;
+  if (remember && req !== null && typeof req === 'object') (req as Carrier)[STATE] = h;
 }

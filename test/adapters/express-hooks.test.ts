@@ -1,5 +1,5 @@
-// How websession/express hooks the response: once on the app's prototype (`app.response`) when
-// nothing replaced the methods before it, on the instance otherwise. Either way the session must
+// How websession/express hooks the response: once on Express's shared response prototype (under
+// every app's `app.response`) when nothing replaced the methods before it, on the instance otherwise. Either way the session must
 // be saved and its cookie sent, and responses without a session must be left alone.
 import { ServerResponse } from 'node:http';
 import express from 'express';
@@ -29,7 +29,7 @@ const PROTOTYPE_METHODS = ['writeHead', 'write', 'end', 'flushHeaders'] as const
 const nodeMethods = PROTOTYPE_METHODS.map((name) => ServerResponse.prototype[name]);
 
 describe('websession/express response hooks', () => {
-  it('keeps the session across requests when the methods are wrapped on app.response', async () => {
+  it("keeps the session across requests when the methods are wrapped on Express's response prototype", async () => {
     const store = createMemoryStore();
     const app = express();
     app.use(session({ secret: SECRET, store, resave: false, saveUninitialized: false }));
@@ -39,9 +39,11 @@ describe('websession/express response hooks', () => {
     expect((await client.request('/count')).text_).toBe('n 2');
     expect((await client.request('/count')).text_).toBe('n 3');
     expect(store.length).toBe(1);
-    // The wrappers live on this app's response prototype, never on Node's ServerResponse.prototype.
+    // The wrappers live on Express's response object under app.response, never on Node's ServerResponse.prototype.
+    const shared = Object.getPrototypeOf(app.response) as object;
     PROTOTYPE_METHODS.forEach((name, i) => {
-      expect(Object.prototype.hasOwnProperty.call(app.response, name), name).toBe(true);
+      expect(Object.prototype.hasOwnProperty.call(shared, name), name).toBe(true);
+      expect(Object.prototype.hasOwnProperty.call(app.response, name), name).toBe(false);
       expect(ServerResponse.prototype[name], name).toBe(nodeMethods[i]);
     });
   });
