@@ -519,17 +519,18 @@ export class SessionHandle<Data extends SessionData = SessionData> implements Se
 
   /** The record as stored: data, cookie, and metadata. */
   #record(now: number): SessionRecord {
-    const record: SessionRecord = { cookie: this.#cookie!.toJSON() };
+    // Key order matters to the memory store: `cookie`, then `_ws` with `a` first, then the
+    // data, so a touch can rewrite the front of the stored JSON without parsing the data.
+    const meta: RecordMeta = { a: now, c: this.#meta.c, v: this.#meta.v + 1 };
+    if (this.#meta.u !== undefined) meta.u = this.#meta.u;
+    if (this.#meta.f !== undefined) meta.f = this.#meta.f;
+    const record: SessionRecord = { cookie: this.#cookie!.toJSON(), _ws: meta };
     for (const key of Object.keys(this.#data)) {
       if (key === 'cookie' || key === '_ws') continue;
       // Plain assignment of '__proto__' would set the record's prototype and drop the value from the JSON.
       if (key === '__proto__') Object.defineProperty(record, key, { value: this.#data[key], enumerable: true, writable: true, configurable: true });
       else record[key] = this.#data[key];
     }
-    const meta: RecordMeta = { c: this.#meta.c, a: now, v: this.#meta.v + 1 };
-    if (this.#meta.u !== undefined) meta.u = this.#meta.u;
-    if (this.#meta.f !== undefined) meta.f = this.#meta.f;
-    record._ws = meta;
     return record;
   }
 

@@ -49,6 +49,44 @@ function compact(json: string): string {
   return json;
 }
 
+const FRONT = '{"cookie":{';
+const SEEN = ',"_ws":{"a":';
+
+/**
+ * A touched record's JSON built by replacing only its front: the cookie and `_ws.a`, when the
+ * stored JSON starts `{"cookie":{...},"_ws":{"a":<integer>` with a flat cookie object (the
+ * engine writes records in that order). Undefined for any other layout. No parse of the data:
+ * touch is the memory store's most frequent write (every read of a session under
+ * express-session's rules).
+ */
+function touchedFront(json: string, record: SessionRecord): string | undefined {
+  const a = record._ws?.a;
+  if (!Number.isSafeInteger(a) || (a as number) < 0 || !json.startsWith(FRONT)) return undefined;
+  const at = json.indexOf(SEEN, FRONT.length);
+  // The `}` just before `,"_ws"` must close the cookie object: nothing nested in between.
+  if (at < 0 || json.charCodeAt(at - 1) !== 125 /* } */) return undefined;
+  for (let i = FRONT.length; i < at; i++) {
+    const c = json.charCodeAt(i);
+    if (c === 123 /* { */ || c === 91 /* [ */) return undefined;
+  }
+  let end = at + SEEN.length;
+  const digits = end;
+  while (end < json.length && json.charCodeAt(end) >= 48 && json.charCodeAt(end) <= 57) end++;
+  const next = json.charCodeAt(end);
+  if (end === digits || (next !== 44 /* , */ && next !== 125) /* } */) return undefined;
+  const cookie = JSON.stringify(record.cookie);
+  if (cookie === undefined || !cookie.startsWith('{')) return undefined;
+  return `{"cookie":${cookie}${SEEN}${a as number}${json.slice(end)}`;
+}
+
+/** The same as {@link touchedFront} for any layout: parse, replace, serialise. */
+function touchedWhole(json: string, record: SessionRecord): string {
+  const stored = JSON.parse(json) as SessionRecord;
+  stored.cookie = record.cookie;
+  if (stored._ws && record._ws) stored._ws.a = record._ws.a;
+  return JSON.stringify(stored);
+}
+
 const yieldToLoop = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 0));
 
 function unref(timer: unknown): void {
@@ -137,10 +175,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore
       const entry = live(id, now);
       if (entry === undefined) return;
       // Replace only the cookie and the last-seen time; the data stays as stored.
-      const stored = JSON.parse(entry.json) as SessionRecord;
-      stored.cookie = record.cookie;
-      if (stored._ws && record._ws) stored._ws.a = record._ws.a;
-      entry.json = compact(JSON.stringify(stored));
+      entry.json = compact(touchedFront(entry.json, record) ?? touchedWhole(entry.json, record));
       entry.exp = now + ttlMs;
       entries.delete(id);
       entries.set(id, entry);

@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createMemoryStore } from '../../src/stores/memory.ts';
 import type { SessionRecord } from '../../src/store.ts';
@@ -96,6 +97,59 @@ describe('createMemoryStore', () => {
       vi.setSystemTime(T0 + 1_800);
       const got = await store.get('a');
       expect(got).toMatchObject({ n: 1, cookie: { expires: new Date(T0 + 60_900).toISOString() }, _ws: { a: T0 + 900, v: 1 } });
+    });
+
+    it('touches a record in the engine\'s key order (cookie, _ws with a first) without parsing it, keeping its data', async () => {
+      const store = createMemoryStore({ sweepInterval: 0 });
+      const written: SessionRecord = { cookie: { originalMaxAge: 1000, expires: 'x', path: '/' }, _ws: { a: 5, c: 1, v: 3, u: 'bob' }, user: 'alice', nested: { a: [1, { b: '}' }] } };
+      await store.set('a', written, 60_000);
+      const parse = vi.spyOn(JSON, 'parse');
+      for (const a of [6, 70, 8_000_000_000_000]) {
+        parse.mockClear();
+        await store.touch!('a', { cookie: { originalMaxAge: 1000, expires: `e${a}`, path: '/' }, _ws: { a, c: 99, v: 99 }, user: 'not written' }, 60_000);
+        expect(parse).not.toHaveBeenCalled();
+        expect(await store.get('a')).toEqual({ ...written, cookie: { originalMaxAge: 1000, expires: `e${a}`, path: '/' }, _ws: { a, c: 1, v: 3, u: 'bob' } });
+      }
+    });
+
+    it('stores after a touch exactly what a parse, replace and serialise would, whatever the record looks like', async () => {
+      const text = fc.oneof(fc.string(), fc.constantFrom('{', '}', '[', '"', '\\', ',"_ws":{"a":', '","_ws":{"a":1}', '\\"'));
+      const json: fc.Arbitrary<unknown> = fc.letrec((tie) => ({
+        value: fc.oneof({ depthSize: 'small' }, text, fc.integer(), fc.boolean(), fc.constant(null), fc.array(tie('value'), { maxLength: 3 }), fc.dictionary(text, tie('value'), { maxKeys: 3 })),
+      })).value;
+      const cookie = fc.oneof(
+        fc.record({ originalMaxAge: fc.oneof(fc.integer(), fc.constant(null)), expires: fc.string(), path: fc.string(), httpOnly: fc.boolean() }),
+        fc.record({ originalMaxAge: fc.integer(), expires: text, path: text }),
+        fc.dictionary(text, json, { maxKeys: 3 }),
+      );
+      const seen = fc.oneof(fc.nat(), fc.nat(), fc.integer(), fc.double(), fc.constant(undefined));
+      const meta = fc.oneof(
+        fc.record({ a: seen, c: fc.nat(), v: fc.nat() }),
+        fc.record({ a: seen, c: fc.nat(), v: fc.nat(), f: fc.dictionary(text, json, { maxKeys: 2 }) }),
+        fc.record({ c: fc.nat(), a: seen, v: fc.nat() }),
+        fc.constant(undefined),
+      );
+      const stored = fc.tuple(cookie, meta, fc.dictionary(text, json, { maxKeys: 4 })).map(([c, m, data]) => {
+        const r: Record<string, unknown> = { cookie: c };
+        if (m !== undefined) r._ws = m;
+        for (const [k, v] of Object.entries(data)) if (k !== 'cookie' && k !== '_ws' && k !== '__proto__') r[k] = v;
+        return r as SessionRecord;
+      });
+      await fc.assert(
+        fc.asyncProperty(stored, fc.array(fc.tuple(cookie, fc.nat()), { minLength: 1, maxLength: 3 }), async (first, touches) => {
+          const store = createMemoryStore({ sweepInterval: 0 });
+          await store.set('id', first, 60_000);
+          let expected = JSON.parse(JSON.stringify(first)) as SessionRecord;
+          for (const [c, a] of touches) {
+            await store.touch!('id', { cookie: c, _ws: { a, c: 0, v: 0 } } as SessionRecord, 60_000);
+            expected.cookie = JSON.parse(JSON.stringify(c)) as SessionRecord['cookie'];
+            if (expected._ws) expected._ws.a = a;
+            expected = JSON.parse(JSON.stringify(expected)) as SessionRecord;
+          }
+          expect(await store.get('id')).toEqual(expected);
+        }),
+        { numRuns: 500 },
+      );
     });
 
     it('never creates a record', async () => {
