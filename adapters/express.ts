@@ -207,7 +207,8 @@ class RequestSession implements ResponseHooks {
 
   /** `req.session` on first read when the session was left for first use: the facade, now an own property. */
   open(): ExpressSession | undefined {
-    if (this.facade !== undefined || this.replaced) return undefined;
+    // Deleted or replaced by the app, or a returning visitor's session still loading (as before the middleware set it).
+    if (this.facade !== undefined || this.replaced || (this.current !== undefined && !this.attached)) return undefined;
     void this.session;
     return this.attach();
   }
@@ -469,7 +470,7 @@ export function session(options: ExpressSessionOptions = {}): SessionMiddleware 
   const genid = opts.genid;
 
   // express-session's defaults, so that nothing changes for an app that switches.
-  const defaults: Partial<SessionOptions> = { name: 'connect.sid', cookie: {}, resave: true, saveUninitialized: true, resendOnCookieChange: false };
+  const defaults: Partial<SessionOptions> = { name: 'connect.sid', cookie: {}, resave: true, saveUninitialized: true, resendOnCookieChange: false, touchAfter: 0 };
   const build = (secret: Secret | readonly Secret[]): SessionEngine =>
     createSessionEngine(
       {

@@ -32,6 +32,8 @@ export interface CommitState {
   storeCanTouch: boolean;
   /** Milliseconds since the record was last written or touched. @default 0 */
   sinceLastWrite?: number | undefined;
+  /** The shortest lifetime that activity slides (cookie `maxAge`, idle timeout), in ms; unset when none. */
+  slidingLifetime?: number | undefined;
 }
 
 /** The options the decision depends on. */
@@ -59,9 +61,14 @@ export function decideStoreAction(s: CommitState, p: CommitPolicy): StoreAction 
   const shouldSave = s.isNew && !p.saveUninitialized && !s.explicitlySaved ? s.modified : !s.saved;
   if (shouldSave) return 'set';
   if (s.isNew) return 'none';
-  // Write budget: an unchanged session refreshes its expiry at most once per touchAfter
-  // (rolling cookies slide on every response, so their record does too).
-  if (p.touchAfter && !p.rolling && (s.sinceLastWrite ?? 0) < p.touchAfter) return 'none';
+  // Write budget: an unchanged session refreshes its expiry at most once per touchAfter, and at
+  // least once per tenth of its sliding lifetime, so activity never lets it lapse more than 10%
+  // early (a 60 s maxAge is touched every 6 s). Rolling cookies slide on every response, so their
+  // record does too; a cookie the app changed (touch(), a new maxAge) is always recorded.
+  if (p.touchAfter && !p.rolling && !s.cookieChanged) {
+    const every = Math.min(p.touchAfter, (s.slidingLifetime ?? Infinity) / 10);
+    if ((s.sinceLastWrite ?? 0) < every) return 'none';
+  }
   if (s.storeCanTouch) return 'touch';
   // A store without touch cannot record activity: with an idle timeout, rewrite the record,
   // or an active but read-only session would expire after idleTimeout.

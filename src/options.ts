@@ -75,7 +75,7 @@ export interface SessionOptions {
   /**
    * An unchanged session refreshes its store expiry at most this often (ms), so read-only traffic
    * does not write on every request; the idle timeout may then end a session up to this much
-   * early. 0 touches on every request, as express-session does. @default 0
+   * early. 0 touches on every request, as express-session does. @default 60_000 (0 in websession/express)
    */
   touchAfter?: number | undefined;
   /** A store call that takes longer than this fails with `ERR_STORE` (ms); 0 disables. @default 5000 */
@@ -236,6 +236,9 @@ export function resolveOptions(options: SessionOptions, defaults: Partial<Sessio
   if (options.hmac !== undefined && typeof options.hmac !== 'function') fail('hmac', 'must be a function (secret, data) => Uint8Array');
   const storeTimeout = options.storeTimeout ?? 5000;
   if (typeof storeTimeout !== 'number' || !(storeTimeout >= 0)) fail('storeTimeout', 'must be a number of milliseconds (0 disables)');
+  // A write budget for read-only traffic: at most one touch a minute per session (Workers KV
+  // allows one write per second per key and bills each). Express keeps express-session's 0.
+  const touchDefault = defaults.touchAfter ?? 60_000;
   return {
     secrets,
     store,
@@ -250,7 +253,7 @@ export function resolveOptions(options: SessionOptions, defaults: Partial<Sessio
     absoluteTimeout: duration('absoluteTimeout', options.absoluteTimeout, defaults.absoluteTimeout),
     fallbackTtl: duration('fallbackTtl', options.fallbackTtl, 86_400_000) ?? 86_400_000,
     storeTimeout,
-    touchAfter: duration('touchAfter', options.touchAfter === 0 ? null : options.touchAfter, defaults.touchAfter) ?? 0,
+    touchAfter: duration('touchAfter', options.touchAfter === 0 ? null : options.touchAfter, touchDefault === 0 ? null : touchDefault) ?? 0,
     onStoreError,
     resendOnCookieChange: options.resendOnCookieChange ?? defaults.resendOnCookieChange ?? true,
     onEvent: options.onEvent,

@@ -107,6 +107,12 @@ function isUsable(record: unknown): record is SessionRecord {
   return isRecord(record) && isUsableStoredCookie(record.cookie);
 }
 
+/** The shortest of a cookie `maxAge` and an idle timeout (ms), or undefined when neither is set. */
+function slidingLifetime(maxAge: number | null | undefined, idle: number | undefined): number | undefined {
+  const cookie = typeof maxAge === 'number' && maxAge > 0 ? maxAge : undefined;
+  return cookie === undefined ? idle : idle === undefined ? cookie : Math.min(cookie, idle);
+}
+
 /** JSON.stringify drops functions and symbols without a word: refuse them instead of losing them at save. */
 function refuseNonData(_key: string, value: unknown): unknown {
   if (typeof value === 'function' || typeof value === 'symbol') throw new TypeError(`a ${typeof value} is not JSON data`);
@@ -632,6 +638,7 @@ export class SessionHandle<Data extends SessionData = SessionData> implements Se
       signedWithOldSecret: this.#signedWithOldSecret,
       hadCookie: this.#cookieId !== undefined,
       sinceLastWrite: Date.now() - this.#meta.a,
+      slidingLifetime: slidingLifetime(cookie.originalMaxAge, this.#ctx.options.idleTimeout),
       deliverable: !(cookie.secure === true && !this.requestSecure),
       // A touch that cannot move the idle clock (express-session stores) counts as no touch.
       storeCanTouch:

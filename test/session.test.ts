@@ -526,7 +526,8 @@ describe('Session', () => {
         await s.set('nested', { x: [1, 2] });
       });
       expect(set).not.toHaveBeenCalled();
-      expect(touch).toHaveBeenCalledTimes(1);
+      // Within a minute of the last write, the default write budget (touchAfter) skips the touch too.
+      expect(touch).not.toHaveBeenCalled();
       expect(res.headers.getSetCookie()).toEqual([]);
     });
 

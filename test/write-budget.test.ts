@@ -32,14 +32,63 @@ describe('touchAfter', () => {
     expect(touch).toHaveBeenCalledTimes(1);
   });
 
-  it('touches on every request by default, as express-session does', async () => {
+  it('touches on every request with touchAfter: 0, as express-session does', async () => {
     const store = createMemoryStore({ sweepInterval: 0 });
     const touch = vi.spyOn(store, 'touch');
-    const engine = createSessionEngine({ secret, store });
+    const engine = createSessionEngine({ secret, store, touchAfter: 0 });
     const cookie = await visit(engine, undefined, true);
     await visit(engine, cookie);
     await visit(engine, cookie);
     expect(touch).toHaveBeenCalledTimes(2);
+  });
+
+  it('touches an unchanged session at most once a minute by default', async () => {
+    vi.useFakeTimers({ now: Date.UTC(2026, 0, 1) });
+    const store = createMemoryStore({ sweepInterval: 0 });
+    const touch = vi.spyOn(store, 'touch');
+    const engine = createSessionEngine({ secret, store });
+    const cookie = await visit(engine, undefined, true);
+    for (let i = 0; i < 5; i++) {
+      vi.advanceTimersByTime(11_000);
+      await visit(engine, cookie);
+    }
+    expect(touch).toHaveBeenCalledTimes(0);
+    vi.advanceTimersByTime(6_000);
+    await visit(engine, cookie);
+    expect(touch).toHaveBeenCalledTimes(1);
+  });
+
+  it('touches at least once per tenth of a short cookie maxAge, so an active session never lapses', async () => {
+    vi.useFakeTimers({ now: Date.UTC(2026, 0, 1) });
+    const store = createMemoryStore({ sweepInterval: 0 });
+    const touch = vi.spyOn(store, 'touch');
+    const engine = createSessionEngine({ secret, store, touchAfter: 60_000, idleTimeout: null, cookie: { maxAge: 20_000 } });
+    const cookie = await visit(engine, undefined, true);
+    // A request every 5 s for two minutes: six times the maxAge, each gap a quarter of it.
+    for (let i = 0; i < 24; i++) {
+      vi.advanceTimersByTime(5_000);
+      const s = engine.load(new Request('https://app.test/', { headers: { cookie: cookie! } }));
+      await s.load();
+      expect(s.isNew, `request ${i}`).toBe(false);
+      await engine.commit(s, new Response('ok'));
+    }
+    expect(touch).toHaveBeenCalledTimes(24);
+  });
+
+  it('records a cookie the app changed (a new maxAge) at once, whatever the budget', async () => {
+    vi.useFakeTimers({ now: Date.UTC(2026, 0, 1) });
+    const store = createMemoryStore({ sweepInterval: 0 });
+    const touch = vi.spyOn(store, 'touch');
+    const engine = createSessionEngine({ secret, store, touchAfter: 3_600_000 });
+    const cookie = await visit(engine, undefined, true);
+    vi.advanceTimersByTime(1_000);
+    const s = engine.load(new Request('https://app.test/', { headers: { cookie: cookie! } }));
+    await s.load();
+    s.cookie.maxAge = 30 * 86_400_000;
+    await engine.commit(s, new Response('ok'));
+    expect(touch).toHaveBeenCalledTimes(1);
+    const [[id]] = touch.mock.calls as unknown as [[string]];
+    expect((await store.get(id))!.cookie.originalMaxAge).toBe(30 * 86_400_000);
   });
 
   it('never delays a write of changed data', async () => {
