@@ -56,12 +56,25 @@ export interface SetCookieAttributes {
   priority?: 'low' | 'medium' | 'high' | undefined;
 }
 
+/** The last instant an HTTP-date can name (a four-digit year). */
+const LAST_HTTP_DATE = Date.UTC(9999, 11, 31, 23, 59, 59);
+
+/**
+ * `Expires` must be an HTTP-date with a four-digit year (RFC 6265 5.1.1): a stored record with an
+ * absurd maxAge must not produce a header outside the cookie grammar (year "-0001"). An instant
+ * before 1970 is "already expired" and becomes the epoch; one past year 9999 is capped.
+ */
+function httpDate(date: Date): Date {
+  const t = date.getTime();
+  return t < 0 ? new Date(0) : t > LAST_HTTP_DATE ? new Date(LAST_HTTP_DATE) : date;
+}
+
 /**
  * Serialises a Set-Cookie value. With an expiry, both `Expires` and an agreeing `Max-Age`
  * (whole seconds, never negative) are written.
  */
 export function serializeCookie(name: string, value: string, attrs: SetCookieAttributes, now: number): string {
-  const expires = attrs.expires ?? undefined;
+  const expires = attrs.expires ? httpDate(attrs.expires) : undefined;
   return stringifySetCookie({
     name,
     value,

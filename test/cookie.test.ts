@@ -130,6 +130,12 @@ describe('serializeCookie', () => {
     ).toBe('sid=v; Max-Age=3600; Domain=example.com; Path=/app; Expires=Tue, 01 Jan 2030 01:00:00 GMT; HttpOnly; Secure; Partitioned; Priority=High; SameSite=Lax');
   });
 
+  it('writes an expiry before 1970 as the epoch with Max-Age=0, and caps one past year 9999, so Expires stays an HTTP-date', () => {
+    // A stored record with an absurd negative maxAge once gave "Expires=Fri, 31 Dec -0001 23:59:59 GMT" (fuzz, Bun).
+    expect(serializeCookie('sid', 'v', { expires: new Date(now - 63_962_983_636_377) }, now)).toBe('sid=v; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT');
+    expect(serializeCookie('sid', 'v', { expires: new Date(Date.UTC(20000, 0, 1)) }, now)).toMatch(/; Expires=Fri, 31 Dec 9999 23:59:59 GMT$/);
+  });
+
   it.each([
     [true, 'SameSite=Strict'],
     ['strict', 'SameSite=Strict'],
