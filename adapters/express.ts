@@ -147,9 +147,6 @@ function callbackOrPromise(run: Promise<void>, callback: ((err?: unknown) => voi
 /** Where a facade keeps its request: the Proxy target, reached from methods through `this[TARGET]`. */
 const TARGET = Symbol('websession.facade');
 
-/** What the engine needs to load a request's session. */
-type Facts = Parameters<SessionEngine['load']>[0];
-
 /** An Express request's facts for the engine; a class, so that `secure` can be read late without a per-request getter object. */
 class ExpressFacts {
   constructor(
@@ -190,7 +187,7 @@ class RequestSession implements ResponseHooks {
     readonly store: Store | ConnectStore,
     readonly unset: 'keep' | 'destroy',
     readonly next: Next,
-    readonly facts: Facts,
+    readonly facts: ExpressFacts,
   ) {}
 
   /** The session, opened now if it was left for first use (then it is new: no cookie, built-in IDs, so it loads at once). */

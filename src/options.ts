@@ -236,9 +236,6 @@ export function resolveOptions(options: SessionOptions, defaults: Partial<Sessio
   if (options.hmac !== undefined && typeof options.hmac !== 'function') fail('hmac', 'must be a function (secret, data) => Uint8Array');
   const storeTimeout = options.storeTimeout ?? 5000;
   if (typeof storeTimeout !== 'number' || !(storeTimeout >= 0)) fail('storeTimeout', 'must be a number of milliseconds (0 disables)');
-  // A write budget for read-only traffic: at most one touch a minute per session (Workers KV
-  // allows one write per second per key and bills each). Express keeps express-session's 0.
-  const touchDefault = defaults.touchAfter ?? 60_000;
   return {
     secrets,
     store,
@@ -253,7 +250,9 @@ export function resolveOptions(options: SessionOptions, defaults: Partial<Sessio
     absoluteTimeout: duration('absoluteTimeout', options.absoluteTimeout, defaults.absoluteTimeout),
     fallbackTtl: duration('fallbackTtl', options.fallbackTtl, 86_400_000) ?? 86_400_000,
     storeTimeout,
-    touchAfter: duration('touchAfter', options.touchAfter === 0 ? null : options.touchAfter, touchDefault === 0 ? null : touchDefault) ?? 0,
+    // A write budget for read-only traffic: at most one touch a minute per session (Workers KV
+    // allows one write per second per key and bills each). Express keeps express-session's 0.
+    touchAfter: options.touchAfter === 0 ? 0 : (duration('touchAfter', options.touchAfter, defaults.touchAfter ?? 60_000) ?? 0),
     onStoreError,
     resendOnCookieChange: options.resendOnCookieChange ?? defaults.resendOnCookieChange ?? true,
     onEvent: options.onEvent,
