@@ -6,17 +6,12 @@ import express from 'express';
 import { describe, expect, it } from 'vitest';
 import session, { getSession } from '../../adapters/express.ts';
 import { createMemoryStore } from '../../src/index.ts';
-import { Client, listenPerTest } from '../helpers/http.ts';
+import { clientPerTest } from '../helpers/http.ts';
 
 const SECRET = 'keyboard cat keyboard cat keyboard cat';
 type Req = express.Request & { session?: Record<string, unknown> | null };
 
-const listenHere = listenPerTest();
-
-async function serve(app: express.Express): Promise<Client> {
-  const s = await listenHere(app);
-  return new Client(s.url);
-}
+const serve = clientPerTest();
 
 function counter(app: express.Express | express.Router): void {
   app.get('/count', (req: Req, res) => {

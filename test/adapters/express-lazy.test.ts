@@ -3,21 +3,16 @@
 // request prototype. These tests pin what an app can see of that: the same answers as
 // express-session, no work for routes that never use the session, and `delete req.session`.
 import express5 from 'express';
-import express4 from 'express4';
 import { describe, expect, it } from 'vitest';
 import session, { getSession, type ExpressSessionOptions } from '../../adapters/express.ts';
 import { createMemoryStore, type MemoryStore, type SessionEvent } from '../../src/index.ts';
-import { Client, listenPerTest, sessionCookies } from '../helpers/http.ts';
+import { EXPRESS_FLAVOURS as flavours } from '../helpers/express.ts';
+import { clientPerTest, sessionCookies } from '../helpers/http.ts';
 
 const SECRET = 'keyboard cat keyboard cat keyboard cat';
 type AnyReq = express5.Request & { session?: Record<string, any> | null; sessionID?: string; sessionStore?: unknown };
-type Factory = () => express5.Express;
 
-const listenHere = listenPerTest();
-
-async function serve(app: express5.Express): Promise<Client> {
-  return new Client((await listenHere(app)).url);
-}
+const serve = clientPerTest();
 
 /** A memory store that counts its calls. */
 function countingStore(): MemoryStore & { calls: string[] } {
@@ -32,11 +27,6 @@ function countingStore(): MemoryStore & { calls: string[] } {
   }
   return Object.assign(store, { calls });
 }
-
-const flavours: Array<[string, Factory]> = [
-  ['Express 5', () => express5()],
-  ['Express 4', () => express4() as unknown as express5.Express],
-];
 
 describe.each(flavours)('sessions opened on first use, on %s', (_label, makeApp) => {
   const app = (options: ExpressSessionOptions = {}): express5.Express => {

@@ -1,22 +1,16 @@
 import cookieParser from 'cookie-parser';
 import express5 from 'express';
 import expressSession from 'express-session';
-import express4 from 'express4';
 import { describe, expect, it, vi } from 'vitest';
 import session, { getSession, type ExpressSessionOptions } from '../../adapters/express.ts';
 import { createMemoryStore, createSigner } from '../../src/index.ts';
-import { Client, listenPerTest, sessionCookies } from '../helpers/http.ts';
+import { EXPRESS_FLAVOURS as flavours } from '../helpers/express.ts';
+import { Client, clientPerTest, sessionCookies } from '../helpers/http.ts';
 
 const SECRET = 'keyboard cat keyboard cat keyboard cat';
 type AnyReq = { session?: Record<string, any> | null; sessionID?: string };
-type Factory = () => express5.Express;
 
-const listenHere = listenPerTest();
-
-async function serve(app: express5.Express): Promise<Client> {
-  const s = await listenHere(app);
-  return new Client(s.url);
-}
+const serve = clientPerTest();
 
 /** Routes shared by most tests. */
 function routes(app: express5.Express): express5.Express {
@@ -68,11 +62,6 @@ function routes(app: express5.Express): express5.Express {
   return app;
 }
 let endCallbackRan = false;
-
-const flavours: Array<[string, Factory]> = [
-  ['Express 5', () => express5()],
-  ['Express 4', () => express4() as unknown as express5.Express],
-];
 
 describe.each(flavours)('websession/express on %s', (_label, makeApp) => {
   const app = (options: ExpressSessionOptions = {}): express5.Express => {

@@ -38,6 +38,12 @@ export function listenPerTest(): (listener: RequestListener) => Promise<Listenin
   };
 }
 
+/** For a test file: serves a listener (an Express app works) and returns a {@link Client} for it; servers close after each test. */
+export function clientPerTest(): (listener: RequestListener) => Promise<Client> {
+  const listenHere = listenPerTest();
+  return async (listener) => new Client((await listenHere(listener)).url);
+}
+
 /** A minimal browser-like cookie jar over fetch: remembers name=value, forgets expired cookies. */
 export class Client {
   readonly jar = new Map<string, string>();
