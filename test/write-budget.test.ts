@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { createMemoryStore, createSessionEngine } from '../src/index.ts';
+import { createMemoryStore, createSessionEngine, type SessionOptions } from '../src/index.ts';
 
 const secret = 'write budget secret, long enough for no warning';
 afterEach(() => {
@@ -15,13 +15,24 @@ async function visit(engine: ReturnType<typeof createSessionEngine>, cookie?: st
   return res.headers.getSetCookie()[0]?.split(';')[0] ?? cookie;
 }
 
+/** A memory store with its touch spied on, an engine over it at a fixed clock, and a first visit that wrote the session. */
+async function budgeted(options: Partial<SessionOptions> = {}) {
+  vi.useFakeTimers({ now: Date.UTC(2026, 0, 1) });
+  const store = createMemoryStore({ sweepInterval: 0 });
+  const touch = vi.spyOn(store, 'touch');
+  const engine = createSessionEngine({ secret, store, ...options });
+  const cookie = (await visit(engine, undefined, true))!;
+  return { store, touch, engine, cookie };
+}
+
+/** Loads the session of a returning visitor. */
+async function returning(engine: ReturnType<typeof createSessionEngine>, cookie: string) {
+  return engine.load(new Request('https://app.test/', { headers: { cookie } })).load();
+}
+
 describe('touchAfter', () => {
   it('touches an unchanged session at most once per touchAfter', async () => {
-    vi.useFakeTimers({ now: Date.UTC(2026, 0, 1) });
-    const store = createMemoryStore({ sweepInterval: 0 });
-    const touch = vi.spyOn(store, 'touch');
-    const engine = createSessionEngine({ secret, store, touchAfter: 60_000 });
-    const cookie = await visit(engine, undefined, true);
+    const { touch, engine, cookie } = await budgeted({ touchAfter: 60_000 });
     for (let i = 0; i < 5; i++) {
       vi.advanceTimersByTime(10_000);
       await visit(engine, cookie);
@@ -33,21 +44,14 @@ describe('touchAfter', () => {
   });
 
   it('touches on every request with touchAfter: 0, as express-session does', async () => {
-    const store = createMemoryStore({ sweepInterval: 0 });
-    const touch = vi.spyOn(store, 'touch');
-    const engine = createSessionEngine({ secret, store, touchAfter: 0 });
-    const cookie = await visit(engine, undefined, true);
+    const { touch, engine, cookie } = await budgeted({ touchAfter: 0 });
     await visit(engine, cookie);
     await visit(engine, cookie);
     expect(touch).toHaveBeenCalledTimes(2);
   });
 
   it('touches an unchanged session at most once a minute by default', async () => {
-    vi.useFakeTimers({ now: Date.UTC(2026, 0, 1) });
-    const store = createMemoryStore({ sweepInterval: 0 });
-    const touch = vi.spyOn(store, 'touch');
-    const engine = createSessionEngine({ secret, store });
-    const cookie = await visit(engine, undefined, true);
+    const { touch, engine, cookie } = await budgeted();
     for (let i = 0; i < 5; i++) {
       vi.advanceTimersByTime(11_000);
       await visit(engine, cookie);
@@ -59,16 +63,11 @@ describe('touchAfter', () => {
   });
 
   it('touches at least once per tenth of a short cookie maxAge, so an active session never lapses', async () => {
-    vi.useFakeTimers({ now: Date.UTC(2026, 0, 1) });
-    const store = createMemoryStore({ sweepInterval: 0 });
-    const touch = vi.spyOn(store, 'touch');
-    const engine = createSessionEngine({ secret, store, touchAfter: 60_000, idleTimeout: null, cookie: { maxAge: 20_000 } });
-    const cookie = await visit(engine, undefined, true);
+    const { touch, engine, cookie } = await budgeted({ touchAfter: 60_000, idleTimeout: null, cookie: { maxAge: 20_000 } });
     // A request every 5 s for two minutes: six times the maxAge, each gap a quarter of it.
     for (let i = 0; i < 24; i++) {
       vi.advanceTimersByTime(5_000);
-      const s = engine.load(new Request('https://app.test/', { headers: { cookie: cookie! } }));
-      await s.load();
+      const s = await returning(engine, cookie);
       expect(s.isNew, `request ${i}`).toBe(false);
       await engine.commit(s, new Response('ok'));
     }
@@ -76,14 +75,9 @@ describe('touchAfter', () => {
   });
 
   it('records a cookie the app changed (a new maxAge) at once, whatever the budget', async () => {
-    vi.useFakeTimers({ now: Date.UTC(2026, 0, 1) });
-    const store = createMemoryStore({ sweepInterval: 0 });
-    const touch = vi.spyOn(store, 'touch');
-    const engine = createSessionEngine({ secret, store, touchAfter: 3_600_000 });
-    const cookie = await visit(engine, undefined, true);
+    const { store, touch, engine, cookie } = await budgeted({ touchAfter: 3_600_000 });
     vi.advanceTimersByTime(1_000);
-    const s = engine.load(new Request('https://app.test/', { headers: { cookie: cookie! } }));
-    await s.load();
+    const s = await returning(engine, cookie);
     s.cookie.maxAge = 30 * 86_400_000;
     await engine.commit(s, new Response('ok'));
     expect(touch).toHaveBeenCalledTimes(1);
