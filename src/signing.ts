@@ -14,6 +14,12 @@ export interface Signer {
    * verified it, or `false`. Never throws, whatever the input.
    */
   unsign(signed: string): Promise<{ value: string; secretIndex: number } | false>;
+  /**
+   * {@link Signer.unsign} without the promise, when the answer needs no Web Crypto call: a value
+   * verified before, a malformed one, or any value with a synchronous `hmac`. Otherwise
+   * `undefined`, and `unsign` gives the answer.
+   */
+  unsignNow(signed: string): { value: string; secretIndex: number } | false | undefined;
 }
 
 const encoder = new TextEncoder();
@@ -76,19 +82,13 @@ export function createSigner(secrets: readonly Secret[], hmac?: HmacSha256): Sig
       signedMemo.set(value, signed);
       return signed;
     },
+    unsignNow,
     async unsign(signed) {
-      if (typeof signed !== 'string') return false;
-      const hit = verified.get(signed);
-      if (hit !== undefined) return hit;
+      const now = unsignNow(signed);
+      if (now !== undefined) return now;
       const dot = signed.lastIndexOf('.');
-      if (dot < 0) return false;
-      const signature = signed.slice(dot + 1);
-      // Strict decoding: padding, extra characters or a non-canonical ending never verify,
-      // and the check costs no crypto (cookie-signature #40 accepted trailing junk).
-      if (!CANONICAL_SIGNATURE.test(signature)) return false;
       const value = signed.slice(0, dot);
-      if (hmac) return verifyWith(hmac, value, signature, signed);
-      const mac = fromBase64(signature);
+      const mac = fromBase64(signed.slice(dot + 1));
       const data = encoder.encode(value);
       for (let i = 0; i < secrets.length; i++) {
         try {
@@ -101,6 +101,21 @@ export function createSigner(secrets: readonly Secret[], hmac?: HmacSha256): Sig
       return false;
     },
   };
+
+  function unsignNow(signed: string): { value: string; secretIndex: number } | false | undefined {
+    if (typeof signed !== 'string') return false;
+    const hit = verified.get(signed);
+    if (hit !== undefined) return hit;
+    const dot = signed.lastIndexOf('.');
+    if (dot < 0) return false;
+    const signature = signed.slice(dot + 1);
+    // Strict decoding: padding, extra characters or a non-canonical ending never verify,
+    // and the check costs no crypto (cookie-signature #40 accepted trailing junk).
+    if (!CANONICAL_SIGNATURE.test(signature)) return false;
+    if (hmac) return verifyWith(hmac, signed.slice(0, dot), signature, signed);
+    // Web Crypto is asynchronous: unsign() does the rest.
+    return undefined;
+  }
 
   /** Enters a verified cookie value in the memo and returns its result. */
   function remember(signed: string, value: string, secretIndex: number): { value: string; secretIndex: number } {

@@ -340,3 +340,35 @@ describe('createSigner with a synchronous hmac (node:crypto)', () => {
     expect(await createSigner([secrets[1]!], broken).unsign(signed)).toBe(false);
   });
 });
+
+describe('unsignNow: the answer without a promise, when no Web Crypto call is needed', () => {
+  it('answers a value verified before at once, with the secret that verified it', async () => {
+    const signer = createSigner(['new secret', SECRET]);
+    expect(signer.unsignNow(ABC)).toBeUndefined();
+    expect(await signer.unsign(ABC)).toEqual({ value: 'abc', secretIndex: 1 });
+    expect(signer.unsignNow(ABC)).toEqual({ value: 'abc', secretIndex: 1 });
+  });
+
+  it('rejects at once what could never verify, without importing a key', async () => {
+    const importKey = vi.spyOn(crypto.subtle, 'importKey');
+    const signer = createSigner([SECRET]);
+    for (const bad of ['no-dot', `${ABC}=`, `${ABC.slice(0, -1)}B`, 'abc.', 42 as unknown as string]) expect(signer.unsignNow(bad)).toBe(false);
+    expect(importKey).not.toHaveBeenCalled();
+  });
+
+  it('leaves a well-formed value it has not seen to unsign(), which gives the same answer as before', async () => {
+    const signer = createSigner([SECRET]);
+    const forged = `abc.${'A'.repeat(43)}`;
+    expect(signer.unsignNow(forged)).toBeUndefined();
+    expect(await signer.unsign(forged)).toBe(false);
+    // A forgery never enters the memo: it is checked again, and fails again.
+    expect(signer.unsignNow(forged)).toBeUndefined();
+  });
+
+  it('answers everything at once with a synchronous hmac', async () => {
+    const { nodeHmac } = await import('../adapters/node-hmac.ts');
+    const signer = createSigner([SECRET], nodeHmac);
+    expect(signer.unsignNow(ABC)).toEqual({ value: 'abc', secretIndex: 0 });
+    expect(signer.unsignNow(`abc.${'A'.repeat(43)}`)).toBe(false);
+  });
+});
