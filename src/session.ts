@@ -7,7 +7,7 @@ import { SessionError } from './errors.ts';
 import type { CommitState } from './commit.ts';
 import type { FreshReason, ResolvedOptions, SessionEvent } from './options.ts';
 import { isUsableStoredCookie, SessionCookie } from './session-cookie.ts';
-import { isRecord, type RecordMeta, type SessionRecord, type StoredCookie } from './store.ts';
+import { isRecord, syncReadOf, type RecordMeta, type SessionRecord, type StoredCookie } from './store.ts';
 import type { Signer } from './signing.ts';
 import { readCookieValues } from './cookie.ts';
 import { generateSessionId } from './id.ts';
@@ -218,8 +218,37 @@ export class SessionHandle<Data extends SessionData = SessionData> implements Se
   }
 
   load(): Promise<this> {
-    this.#loading ??= this.#load();
+    this.#loading ??= this.#loadAtOnce() ? Promise.resolve(this) : this.#load();
     return this.#loading;
+  }
+
+  /**
+   * The usual load without an await: one session cookie that the signer can check at once (a
+   * value verified before, or a synchronous `hmac`), naming a live record in a store that reads
+   * synchronously (the memory store). Anything else returns false having changed nothing, and
+   * `#load` does the whole work (its reasons, events and clean-up stay in one place).
+   */
+  #loadAtOnce(): boolean {
+    const { options, signer } = this.#ctx;
+    const read = syncReadOf(options.store);
+    if (read === undefined) return false;
+    const candidates = readCookieValues(this.#facts.cookie, options.name);
+    if (candidates.length !== 1 || !candidates[0]!.startsWith('s:')) return false;
+    const verified = signer.unsignNow(candidates[0]!.slice(2));
+    if (!verified) return false;
+    let record: SessionRecord | undefined;
+    try {
+      record = read(verified.value);
+    } catch {
+      return false;
+    }
+    const now = Date.now();
+    if (!isUsable(record) || this.#expired(record, now)) return false;
+    this.#adopt(verified.value, record, now);
+    this.#signedWithOldSecret = verified.secretIndex > 0;
+    this.#loaded = true;
+    this.#ctx.emit({ type: 'load' });
+    return true;
   }
 
   async #load(): Promise<this> {
@@ -294,12 +323,16 @@ export class SessionHandle<Data extends SessionData = SessionData> implements Se
   }
 
   /**
-   * Engine hook: loads at once when that needs no crypto, no store and no await (the request
-   * carries no cookie of this name and IDs come from the built-in generator); returns whether
-   * the session is loaded. Otherwise nothing happens and `load()` does the work. @internal
+   * Engine hook: loads at once when that needs no await: the request carries no cookie of this
+   * name and IDs come from the built-in generator, or `#loadAtOnce` applies. Returns whether the
+   * session is loaded; otherwise nothing happens and `load()` does the work. @internal
    */
   loadSync(): boolean {
     if (this.#loading !== undefined) return this.#loaded;
+    if (this.#loadAtOnce()) {
+      this.#loading = Promise.resolve(this);
+      return true;
+    }
     if (this.#ctx.options.genid !== undefined) return false;
     if (readCookieValues(this.#facts.cookie, this.#ctx.options.name).length > 0) return false;
     this.#startFresh(generateSessionId(), 'absent');
@@ -375,7 +408,7 @@ export class SessionHandle<Data extends SessionData = SessionData> implements Se
   }
 
   async get<K extends keyof Data & string>(key: K): Promise<Data[K] | undefined> {
-    await this.load();
+    if (!this.#loaded) await this.load();
     const value = this.#data[key];
     // An object handed out may be mutated in place: compare at commit.
     if (value !== null && typeof value === 'object') this.#snap();
@@ -383,7 +416,7 @@ export class SessionHandle<Data extends SessionData = SessionData> implements Se
   }
 
   async has(key: keyof Data & string): Promise<boolean> {
-    await this.load();
+    if (!this.#loaded) await this.load();
     return Object.prototype.hasOwnProperty.call(this.#data, key);
   }
 
@@ -639,12 +672,22 @@ export class SessionHandle<Data extends SessionData = SessionData> implements Se
       hadCookie: this.#cookieId !== undefined,
       sinceLastWrite: Date.now() - this.#meta.a,
       slidingLifetime: slidingLifetime(cookie.originalMaxAge, this.#ctx.options.idleTimeout),
-      deliverable: !(cookie.secure === true && !this.requestSecure),
+      deliverable: this.deliverable,
       // A touch that cannot move the idle clock (express-session stores) counts as no touch.
       storeCanTouch:
         typeof this.#ctx.options.store.touch === 'function' &&
         !(this.#ctx.options.idleTimeout !== undefined && this.#ctx.options.store.capabilities?.ttlFollowsCookie === true),
     };
+  }
+
+  /** Engine hook: whether destroy() ran in this request. @internal */
+  get destroyed(): boolean {
+    return this.#destroyed;
+  }
+
+  /** Engine hook: whether the cookie can reach the browser (not `Secure` on a request that is not secure). @internal */
+  get deliverable(): boolean {
+    return !(this.#cookie?.secure === true && !this.requestSecure);
   }
 
   /** Engine hook: whether this session must never be committed (anonymous after a store error). @internal */

@@ -1,5 +1,6 @@
 /**
- * The store contract: what a session store implements and declares. Types only.
+ * The store contract: what a session store implements and declares. Types, the record shape
+ * check, and the engine-internal marker of a synchronous read.
  * @module
  */
 
@@ -108,4 +109,24 @@ export interface Store {
   listByUser?(userKey: string): Promise<ListedSession[]>;
   /** Closes timers and connections the store owns. */
   close?(): Promise<void> | void;
+}
+
+/**
+ * Where an in-process store offers a synchronous read: `store[SYNC_READ] = { get, read }`, with
+ * `get` the store's own `get`. The engine calls `read` instead of `get` only while `store.get`
+ * is still that function, so a wrapper, proxy or test spy that replaces `get` (for logging,
+ * metrics or failure injection) is never bypassed. Internal: the package does not export it.
+ */
+export const SYNC_READ: unique symbol = Symbol('websession.syncRead');
+
+/** A synchronous read and the `get` it stands for (see {@link SYNC_READ}). */
+export interface SyncRead {
+  readonly get: Store['get'];
+  read(id: string): SessionRecord | undefined;
+}
+
+/** The synchronous read of `store`, if it offers one and its `get` was not replaced. */
+export function syncReadOf(store: Store): SyncRead['read'] | undefined {
+  const twin = (store as { [SYNC_READ]?: SyncRead })[SYNC_READ];
+  return twin !== undefined && twin.get === store.get ? twin.read : undefined;
 }

@@ -381,6 +381,78 @@ describe('createSessionEngine', () => {
       expect(engine.loadNow(session)).toBe(true);
     });
 
+    it('loads a returning visitor at once with loadNow once its cookie has verified, and from the first request with a synchronous hmac', async () => {
+      const { engine, events } = setup();
+      const existing = await visit(engine, undefined, async (s) => s.set('n', 1));
+      // The first time, the signature needs Web Crypto: load() does it.
+      expect(await engine.load(request(existing.cookie)).get('n')).toBe(1);
+      events.length = 0;
+      const again = engine.load(request(existing.cookie));
+      expect(engine.loadNow(again)).toBe(true);
+      expect(again.loaded).toBe(true);
+      expect(again.isNew).toBe(false);
+      expect(again.data.n).toBe(1);
+      expect(events).toEqual([{ type: 'load' }]);
+      const { nodeHmac } = await import('../adapters/node-hmac.ts');
+      const sync = setup({ hmac: nodeHmac });
+      const made = await visit(sync.engine, undefined, async (s) => s.set('n', 2));
+      const first = sync.engine.load(request(made.cookie));
+      expect(sync.engine.loadNow(first)).toBe(true);
+      expect(first.data.n).toBe(2);
+    });
+
+    it('goes the whole way for a verified cookie whose record is gone or expired: reason, clean-up and a fresh session', async () => {
+      const { engine, store } = setup();
+      const existing = await visit(engine, undefined, async (s) => s.set('n', 1));
+      await engine.load(request(existing.cookie)).load();
+      await store.destroy(idOf(existing.cookie!));
+      const gone = engine.load(request(existing.cookie));
+      expect(engine.loadNow(gone)).toBe(false);
+      await gone.load();
+      expect(gone.freshReason).toBe('not-found');
+      // A record the store still keeps but this engine's absolute timeout has ended.
+      vi.useFakeTimers({ now: Date.now() });
+      try {
+        const strict = setup({ absoluteTimeout: 1_000 }, store).engine;
+        const later = await visit(engine, undefined, async (s) => s.set('n', 1));
+        expect(await strict.load(request(later.cookie)).get('n')).toBe(1);
+        vi.setSystemTime(Date.now() + 1_001);
+        const destroy = vi.spyOn(store, 'destroy');
+        const stale = strict.load(request(later.cookie));
+        expect(strict.loadNow(stale)).toBe(false);
+        await stale.load();
+        expect(stale.freshReason).toBe('expired');
+        expect(stale.id).not.toBe(idOf(later.cookie!));
+        expect(destroy).toHaveBeenCalledWith(idOf(later.cookie!));
+      } finally {
+        vi.useRealTimers();
+      }
+    });
+
+    it('never reads around a store wrapper or spy that replaces get: every load goes through it', async () => {
+      const memory = createMemoryStore({ sweepInterval: 0 });
+      const reads: string[] = [];
+      const logged: Store = { ...memory, get: (id) => (reads.push(id), memory.get(id)) };
+      const { engine } = setup({}, logged);
+      const existing = await visit(engine, undefined, async (s) => s.set('n', 1));
+      for (let i = 0; i < 3; i++) {
+        const s = engine.load(request(existing.cookie));
+        expect(engine.loadNow(s)).toBe(false);
+        expect(await s.get('n')).toBe(1);
+      }
+      expect(reads).toHaveLength(3);
+      // The same through a prototype-linked wrapper, and with a test spy on the store itself.
+      const inherited = Object.assign(Object.create(memory) as Store, { get: (id: string) => (reads.push(id), memory.get(id)) });
+      const viaProto = setup({}, inherited).engine;
+      expect(await viaProto.load(request(existing.cookie)).get('n')).toBe(1);
+      expect(await viaProto.load(request(existing.cookie)).get('n')).toBe(1);
+      expect(reads).toHaveLength(5);
+      const spy = vi.spyOn(memory, 'get').mockRejectedValue(new Error('store down'));
+      const direct = setup({ onStoreError: 'fail' }, memory).engine;
+      await expect(direct.load(request(existing.cookie)).load()).rejects.toMatchObject({ code: 'ERR_STORE' });
+      expect(spy).toHaveBeenCalledTimes(1);
+    });
+
     it('leaves loading to load() when a cookie of its name is present or genid is the app\'s', async () => {
       const { engine } = setup();
       const existing = await visit(engine, undefined, async (s) => s.set('n', 1));

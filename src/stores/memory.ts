@@ -3,7 +3,7 @@
  * @module
  */
 import { SessionError } from '../errors.ts';
-import type { ListedSession, SessionRecord, SetConditions, Store, StoreCapabilities } from '../store.ts';
+import { SYNC_READ, type ListedSession, type SessionRecord, type SetConditions, type Store, type StoreCapabilities, type SyncRead } from '../store.ts';
 
 /** Options of {@link createMemoryStore}. */
 export interface MemoryStoreOptions {
@@ -59,7 +59,7 @@ const SEEN = ',"_ws":{"a":';
  * touch is the memory store's most frequent write (every read of a session under
  * express-session's rules).
  */
-function touchedFront(json: string, record: SessionRecord): string | undefined {
+function touchedFront(json: string, record: SessionRecord, cookie: string | undefined): string | undefined {
   const a = record._ws?.a;
   if (!Number.isSafeInteger(a) || (a as number) < 0 || !json.startsWith(FRONT)) return undefined;
   const at = json.indexOf(SEEN, FRONT.length);
@@ -74,7 +74,6 @@ function touchedFront(json: string, record: SessionRecord): string | undefined {
   while (end < json.length && json.charCodeAt(end) >= 48 && json.charCodeAt(end) <= 57) end++;
   const next = json.charCodeAt(end);
   if (end === digits || (next !== 44 /* , */ && next !== 125) /* } */) return undefined;
-  const cookie = JSON.stringify(record.cookie);
   if (cookie === undefined || !cookie.startsWith('{')) return undefined;
   return `{"cookie":${cookie}${SEEN}${a as number}${json.slice(end)}`;
 }
@@ -85,6 +84,57 @@ function touchedWhole(json: string, record: SessionRecord): string {
   stored.cookie = record.cookie;
   if (stored._ws && record._ws) stored._ws.a = record._ws.a;
   return JSON.stringify(stored);
+}
+
+/** Recently read records kept parsed, at most this many (a hot session is then copied, not parsed). */
+const HOT_LIMIT = 1_024;
+
+/** One parsed record, valid while the entry still holds exactly this JSON. */
+interface Hot {
+  json: string;
+  record: SessionRecord;
+}
+
+/** A value that a JSON round trip gives back unchanged. */
+function isJsonPrimitive(v: unknown): boolean {
+  return typeof v === 'string' || typeof v === 'boolean' || v === null || (typeof v === 'number' && Number.isFinite(v) && !Object.is(v, -0));
+}
+
+/** What a JSON round trip makes of a plain object of JSON primitives (undefined values dropped); undefined for anything else. */
+function roundTripFlat(value: unknown): Record<string, unknown> | undefined {
+  if (value === null || typeof value !== 'object') return undefined;
+  const proto = Object.getPrototypeOf(value) as unknown;
+  if (proto !== Object.prototype && proto !== null) return undefined;
+  const out: Record<string, unknown> = {};
+  for (const key of Object.keys(value)) {
+    const v = (value as Record<string, unknown>)[key];
+    if (v === undefined) continue;
+    if (key === '__proto__' || !isJsonPrimitive(v)) return undefined;
+    out[key] = v;
+  }
+  return out;
+}
+
+/**
+ * What a JSON round trip makes of a record whose data values are JSON primitives and whose
+ * `cookie` and `_ws` are flat; undefined for any other record (it is then not kept parsed).
+ */
+function roundTripRecord(record: SessionRecord): SessionRecord | undefined {
+  const out = roundTripFlat({ ...record, cookie: null, _ws: null });
+  const cookie = roundTripFlat(record.cookie);
+  if (out === undefined || cookie === undefined) return undefined;
+  out.cookie = cookie;
+  if (record._ws === undefined) delete out._ws;
+  else if ((out._ws = roundTripFlat(record._ws)) === undefined) return undefined;
+  return out as SessionRecord;
+}
+
+/** A fresh copy of a flat record: nothing handed out shares an object with the cache. */
+function copyFlat(record: SessionRecord): SessionRecord {
+  const copy = { ...record };
+  if (record.cookie) copy.cookie = { ...record.cookie };
+  if (record._ws) copy._ws = { ...record._ws };
+  return copy;
 }
 
 const yieldToLoop = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 0));
@@ -105,6 +155,9 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore
   if (!Number.isInteger(sweepChunk) || sweepChunk < 1) throw new SessionError('ERR_CONFIG', 'websession: option sweepChunk must be a positive integer');
   const entries = new Map<string, Entry>();
   const byUser = new Map<string, Set<string>>();
+  // A parse costs about 1 µs for a small record, most of a session read: hot records are copied
+  // from here instead. Bounded, and checked against the entry's JSON on every hit.
+  const hot = new Map<string, Hot>();
   let timer: unknown;
   let sweeping: Promise<number> | undefined;
 
@@ -116,7 +169,12 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore
   };
   const remove = (id: string, entry: Entry): void => {
     entries.delete(id);
+    hot.delete(id);
     unindex(id, entry);
+  };
+  const remember = (id: string, json: string, record: SessionRecord): void => {
+    if (hot.size >= HOT_LIMIT) hot.delete(hot.keys().next().value as string);
+    hot.set(id, { json, record });
   };
   const live = (id: string, now: number): Entry | undefined => {
     const entry = entries.get(id);
@@ -126,6 +184,17 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore
       return undefined;
     }
     return entry;
+  };
+  /** A fresh copy of the record, or undefined; `get` without the promise. */
+  const read = (id: string): SessionRecord | undefined => {
+    const entry = live(id, Date.now());
+    if (entry === undefined) return undefined;
+    const cached = hot.get(id);
+    if (cached !== undefined && cached.json === entry.json) return copyFlat(cached.record);
+    const record = JSON.parse(entry.json) as SessionRecord;
+    const copy = roundTripRecord(record);
+    if (copy !== undefined) remember(id, entry.json, copy);
+    return record;
   };
   const startTimer = (): void => {
     if (timer !== undefined || sweepInterval === 0) return;
@@ -139,8 +208,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore
       return entries.size;
     },
     async get(id) {
-      const entry = live(id, Date.now());
-      return entry === undefined ? undefined : (JSON.parse(entry.json) as SessionRecord);
+      return read(id);
     },
     async set(id, record, ttlMs, conditions?: SetConditions) {
       const now = Date.now();
@@ -155,8 +223,11 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore
       if (conditions?.ifVersion !== undefined && (existing?.v ?? 0) !== conditions.ifVersion) return false;
       const u = record._ws?.u;
       const entry: Entry = { json: compact(JSON.stringify(record)), exp: now + ttlMs, v: record._ws?.v ?? 0, u };
+      // A session read recently is likely read again: keep it parsed rather than parse it then.
+      const parsed = hot.has(id) ? roundTripRecord(record) : undefined;
       if (existing !== undefined) remove(id, existing);
       entries.set(id, entry);
+      if (parsed !== undefined) remember(id, entry.json, parsed);
       if (u !== undefined) {
         let ids = byUser.get(u);
         if (ids === undefined) byUser.set(u, (ids = new Set()));
@@ -175,8 +246,21 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore
       const entry = live(id, now);
       if (entry === undefined) return;
       // Replace only the cookie and the last-seen time; the data stays as stored.
-      entry.json = compact(touchedFront(entry.json, record) ?? touchedWhole(entry.json, record));
+      const cookie = JSON.stringify(record.cookie);
+      const front = touchedFront(entry.json, record, cookie);
+      entry.json = compact(front ?? touchedWhole(entry.json, record));
       entry.exp = now + ttlMs;
+      const cached = hot.get(id);
+      if (cached !== undefined) {
+        // The fast path changed exactly the cookie and `_ws.a`: follow it in the parsed copy.
+        const parsed = front === undefined ? undefined : roundTripFlat(record.cookie);
+        if (parsed !== undefined && cached.record._ws) {
+          cached.record = { ...cached.record, cookie: parsed as unknown as SessionRecord['cookie'], _ws: { ...cached.record._ws, a: record._ws!.a } };
+          cached.json = entry.json;
+        } else {
+          hot.delete(id);
+        }
+      }
       entries.delete(id);
       entries.set(id, entry);
     },
@@ -195,6 +279,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore
     },
     clear() {
       entries.clear();
+      hot.clear();
       byUser.clear();
     },
     sweep() {
@@ -224,5 +309,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore
       timer = undefined;
     },
   };
+  // The engine reads this store without a promise (and without a timeout: it cannot hang).
+  (store as { [SYNC_READ]?: SyncRead })[SYNC_READ] = { get: store.get, read };
   return store;
 }

@@ -169,6 +169,104 @@ describe('createMemoryStore', () => {
     });
   });
 
+  describe('records read often', () => {
+    it('hands out a fresh copy of a hot record: changing one never shows in the next read', async () => {
+      const store = createMemoryStore({ sweepInterval: 0 });
+      await store.set('a', record({ user: 'ada', n: 1 }), 60_000);
+      for (let i = 0; i < 3; i++) {
+        const got = await store.get('a');
+        expect(got).toStrictEqual(JSON.parse(JSON.stringify(record({ user: 'ada', n: 1 }))));
+        got!.user = 'mallory';
+        got!.cookie.path = '/elsewhere';
+        got!._ws!.v = 99;
+      }
+    });
+
+    it('parses a hot record once, and again only after it changed in a way it cannot follow', async () => {
+      const store = createMemoryStore({ sweepInterval: 0 });
+      // The engine's layout: cookie, then _ws with `a` first, then the data.
+      const engineRecord = (n: unknown, a = T0): SessionRecord => ({ cookie: record().cookie, _ws: { a, c: T0, v: 1 }, n });
+      await store.set('a', engineRecord(1), 60_000);
+      const parse = vi.spyOn(JSON, 'parse');
+      await store.get('a');
+      await store.get('a');
+      expect(parse).toHaveBeenCalledTimes(1);
+      // A flat write and a touch are followed without a parse.
+      await store.set('a', engineRecord(2), 60_000);
+      await store.touch!('a', engineRecord('not written', T0 + 5), 60_000);
+      expect(await store.get('a')).toMatchObject({ n: 2, _ws: { a: T0 + 5 } });
+      expect(parse).toHaveBeenCalledTimes(1);
+      // Nested data is never kept parsed: every read parses it afresh.
+      await store.set('a', engineRecord({ deep: true }), 60_000);
+      await store.get('a');
+      await store.get('a');
+      expect(parse).toHaveBeenCalledTimes(3);
+    });
+
+    it('reads exactly what was last written or touched, whatever the values, in any order of reads, writes and touches', async () => {
+      const primitive = fc.oneof(fc.string(), fc.integer(), fc.double(), fc.constantFrom(-0, 0, NaN, Infinity, true, false, null, undefined, '__proto__'));
+      const value = fc.oneof(primitive, primitive, fc.array(primitive, { maxLength: 2 }), fc.dictionary(fc.string(), primitive, { maxKeys: 2 }), fc.date({ noInvalidDate: true }));
+      const cookie = fc.oneof(
+        fc.record({ originalMaxAge: fc.oneof(fc.integer(), fc.constant(null)), expires: fc.oneof(fc.string(), fc.constant(null), fc.constant(undefined)), path: fc.string(), httpOnly: fc.boolean(), secure: fc.constant(undefined) }),
+        fc.dictionary(fc.string(), value, { maxKeys: 3 }),
+      );
+      const meta = fc.oneof(fc.record({ a: fc.nat(), c: fc.nat(), v: fc.nat() }), fc.record({ a: fc.nat(), c: fc.nat(), v: fc.nat(), u: fc.oneof(fc.string(), fc.constant(undefined)) }), fc.constant(undefined));
+      const stored = fc.tuple(cookie, meta, fc.dictionary(fc.string(), value, { maxKeys: 3 })).map(([c, m, data]) => {
+        const r: Record<string, unknown> = { cookie: c };
+        if (m !== undefined) r._ws = m;
+        for (const [k, v] of Object.entries(data)) if (k !== 'cookie' && k !== '_ws' && k !== '__proto__') r[k] = v;
+        return r as SessionRecord;
+      });
+      const op = fc.oneof(
+        fc.record({ kind: fc.constant('set' as const), record: stored }),
+        fc.record({ kind: fc.constant('touch' as const), cookie, a: fc.nat() }),
+        fc.record({ kind: fc.constant('get' as const) }),
+      );
+      await fc.assert(
+        fc.asyncProperty(stored, fc.array(op, { minLength: 1, maxLength: 8 }), async (first, ops) => {
+          const store = createMemoryStore({ sweepInterval: 0 });
+          await store.set('id', first, 60_000);
+          // The model: the record as JSON, changed the way the store contract says.
+          let expected = JSON.parse(JSON.stringify(first)) as SessionRecord;
+          for (const o of [{ kind: 'get' as const }, ...ops]) {
+            if (o.kind === 'set') {
+              await store.set('id', o.record, 60_000);
+              expected = JSON.parse(JSON.stringify(o.record)) as SessionRecord;
+            } else if (o.kind === 'touch') {
+              await store.touch!('id', { cookie: o.cookie, _ws: { a: o.a, c: 0, v: 0 } } as SessionRecord, 60_000);
+              expected.cookie = JSON.parse(JSON.stringify(o.cookie)) as SessionRecord['cookie'];
+              if (expected._ws) expected._ws.a = o.a;
+              expected = JSON.parse(JSON.stringify(expected)) as SessionRecord;
+            } else {
+              const got = await store.get('id');
+              expect(got).toStrictEqual(expected);
+              // Whatever the app does to its copy stays out of the store.
+              (got as Record<string, unknown>).scribble = 1;
+              got!.cookie.path = 'scribbled';
+            }
+          }
+          expect(await store.get('id')).toStrictEqual(expected);
+        }),
+        { numRuns: 400 },
+      );
+    });
+
+    it('keeps at most 1,024 records parsed, and only the ones read', async () => {
+      const store = createMemoryStore({ sweepInterval: 0 });
+      for (let i = 0; i < 2_000; i++) await store.set(`s${i}`, record({ i }), 60_000);
+      const parse = vi.spyOn(JSON, 'parse');
+      for (let i = 0; i < 2_000; i++) await store.get(`s${i}`);
+      expect(parse).toHaveBeenCalledTimes(2_000);
+      parse.mockClear();
+      // The first 976 fell out of the bounded set; the last 1,024 are still parsed.
+      for (let i = 0; i < 2_000; i++) await store.get(`s${i}`);
+      expect(parse.mock.calls.length).toBeGreaterThanOrEqual(976);
+      parse.mockClear();
+      for (let i = 1_976; i < 2_000; i++) await store.get(`s${i}`);
+      expect(parse).not.toHaveBeenCalled();
+    });
+  });
+
   describe('maxEntries', () => {
     it('evicts the least recently written entry when full', async () => {
       const store = createMemoryStore({ sweepInterval: 0, maxEntries: 3 });
