@@ -66,8 +66,9 @@ export function session<Data extends SessionData = SessionData, Bindings = unkno
     const current = engine.load(c.req.raw);
     c.set('session', current);
     await next();
-    // A handler that never used the session costs no crypto, no store call and no await here.
-    if (!current.loaded) {
+    // A handler that never used the session, or left it with nothing to save or send, costs no
+    // await here.
+    if (!current.loaded || !engine.hasWork(current)) {
       engine.headersSent(current);
       return;
     }

@@ -28,7 +28,11 @@ export interface SessionEngine<Data extends SessionData = SessionData> {
   readonly options: ResolvedOptions;
   /** Returns the request's session handle; nothing is verified or read until it is used (facts may be given as a function, called on first use). */
   load(input: Request | RequestFacts | (() => RequestFacts)): Session<Data>;
-  /** Loads the session at once when that needs no crypto, no store and no await (no session cookie, built-in IDs); returns whether it is loaded. */
+  /**
+   * Loads the session at once when that needs no await: no session cookie and built-in IDs, or a
+   * cookie verified before (or by a synchronous `hmac`) naming a live record in a store that reads
+   * synchronously (the memory store). Returns whether it is loaded.
+   */
   loadNow(session: Session<Data>): boolean;
   /** Runs the end-of-request store action (save or touch) for a session; throws `SessionError` on store failure. */
   persist(session: Session<Data>): Promise<void>;
@@ -81,14 +85,23 @@ function withTimeout<T>(operation: string, ms: number, run: () => Promise<T>): P
   });
 }
 
+/** A `Request`'s facts; `secure` and `forwardedProto` are read only when a cookie is made or checked for Secure (`request.url` builds a string). */
+class FetchFacts implements RequestFacts {
+  readonly cookie: string | null;
+  constructor(readonly context: Request) {
+    this.cookie = context.headers.get('cookie');
+  }
+  get secure(): boolean {
+    return this.context.url.startsWith('https:');
+  }
+  get forwardedProto(): string | null {
+    return this.context.headers.get('x-forwarded-proto');
+  }
+}
+
 /** Facts about a Fetch `Request`: its Cookie header, whether its URL is https, and X-Forwarded-Proto. */
 export function requestFacts(request: Request): RequestFacts {
-  return {
-    cookie: request.headers.get('cookie'),
-    secure: request.url.startsWith('https:'),
-    forwardedProto: request.headers.get('x-forwarded-proto'),
-    context: request,
-  };
+  return new FetchFacts(request);
 }
 
 /** Appends a commit's headers to a `Response`, copying the response when its headers are immutable. */
@@ -216,7 +229,12 @@ export function createSessionEngine<Data extends SessionData = SessionData>(
     persist,
     cookieHeaders,
     hasWork,
-    headersSent: (session) => handle(session).markCookieSent(),
+    headersSent(session) {
+      const s = handle(session);
+      s.markCookieSent();
+      // The same report a commit gives for a session whose Secure cookie this request cannot carry.
+      if (s.loaded && !s.readOnly && !s.destroyed && !s.deliverable) emit({ type: 'skip-undeliverable' });
+    },
     loadNow: (session) => handle(session).loadSync(),
     commit,
     async listSessions(userKey) {

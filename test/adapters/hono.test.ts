@@ -264,13 +264,15 @@ describe('session (websession/hono) over HTTP', () => {
     expect(res.setCookie[0]).not.toMatch(/; Secure/);
   });
 
-  it('neither sends nor stores a new session on plain http when cookie.secure is true', async () => {
+  it('neither sends nor stores a new session on plain http when cookie.secure is true, and reports why', async () => {
     const { store, calls } = countingStore();
-    const server = await start(buildApp({ store, cookie: { secure: true } }).app);
+    const events: string[] = [];
+    const server = await start(buildApp({ store, cookie: { secure: true }, onEvent: (e) => events.push(e.type) }).app);
     const plain = await call(server, '/visit');
     expect(plain.res.status).toBe(200);
     expect(plain.setCookie).toEqual([]);
     expect(calls.set).toBe(0);
+    expect(events).toEqual(['create', 'skip-undeliverable']);
     const proxied = await start(buildApp({ store, cookie: { secure: true }, proxy: true }).app);
     const secure = await call(proxied, '/visit', { headers: { 'x-forwarded-proto': 'https' } });
     expect(secure.setCookie[0]).toMatch(/; Secure/);

@@ -80,12 +80,15 @@ describe('withSession for node:http', () => {
     expect(client.jar.has('sid')).toBe(false);
   });
 
-  it('marks the cookie Secure behind a trusted proxy and withholds a Secure cookie over plain HTTP', async () => {
-    const client = await serve({ proxy: true, cookie: { secure: true } });
+  it('marks the cookie Secure behind a trusted proxy and withholds a Secure cookie over plain HTTP, reporting why', async () => {
+    const events: string[] = [];
+    const client = await serve({ proxy: true, cookie: { secure: true }, onEvent: (e) => events.push(e.type) });
     const https = await client.request('/views', { headers: { 'x-forwarded-proto': 'https' } });
     expect(sessionCookies(https, 'sid')[0]).toMatch(/; Secure/);
+    expect(events).not.toContain('skip-undeliverable');
     const http = await new Client(client.base).request('/views');
     expect(http.headers.getSetCookie()).toEqual([]);
+    expect(events.filter((e) => e === 'skip-undeliverable')).toHaveLength(1);
   });
 
   it('accepts a cookie signed with a rotated-out secret and re-signs it', async () => {
