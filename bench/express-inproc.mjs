@@ -1,6 +1,6 @@
-// Express without the network: CPU per request of bare Express, express-session and
-// websession/express, each driving real IncomingMessage/ServerResponse objects over an in-memory
-// socket. No load generator and no loopback, so on a shared machine it is much steadier than the
+// Express without the network: CPU per request of bare Express, bare Express with one empty
+// middleware (the floor for any session middleware), express-session and websession/express,
+// each driving real IncomingMessage/ServerResponse objects over an in-memory socket. No load generator and no loopback, so on a shared machine it is much steadier than the
 // HTTP bench (which stays the reference for the issue's targets); used to decide the changes to
 // adapters/node-response.ts and adapters/express.ts.
 //
@@ -39,11 +39,14 @@ async function child(variant, scenario, requests, rounds) {
   if (variant === 'websession') {
     const { default: session } = await websession('adapters/express.js');
     app.use(session({ secret: SECRET, resave: false, saveUninitialized: false }));
+  } else if (variant === 'one-middleware') {
+    // The floor for any session middleware: one middleware that only calls next().
+    app.use((_req, _res, next) => next());
   } else if (variant === 'express-session') {
     const { default: session } = await import('express-session');
     app.use(session({ secret: SECRET, resave: false, saveUninitialized: false }));
   }
-  const bare = variant === 'bare';
+  const bare = variant === 'bare' || variant === 'one-middleware';
   app.get('/login', (req, res) => {
     if (!bare) Object.assign(req.session, { user: 'alice', views: 0 });
     res.send('ok');
@@ -105,7 +108,7 @@ if (process.env.BENCH_INPROC_CHILD) {
   const rows = [];
   for (const scenario of scenarios) {
     const result = {};
-    for (const variant of ['bare', 'express-session', 'websession']) {
+    for (const variant of ['bare', 'one-middleware', 'express-session', 'websession']) {
       const command = pinning.enabled ? ['taskset', ['-c', pinning.serverCore, process.execPath, self]] : [process.execPath, [self]];
       const out = spawnSync(command[0], command[1], { env: { ...process.env, BENCH_INPROC_CHILD: `${variant},${scenario},${requests},${rounds}` }, encoding: 'utf8' });
       if (out.status !== 0) {
@@ -116,7 +119,15 @@ if (process.env.BENCH_INPROC_CHILD) {
     }
     const fmt = (x) => `${x.toFixed(1)} µs`;
     const ratio = (a, b) => `${(b / a).toFixed(2)}x`;
-    rows.push([scenario, fmt(result.bare.min), fmt(result['express-session'].min), fmt(result.websession.min), ratio(result.websession.min, result['express-session'].min), ratio(result.websession.min, result.bare.min)]);
+    rows.push([
+      scenario,
+      fmt(result.bare.min),
+      `${fmt(result['one-middleware'].min)} (${ratio(result['one-middleware'].min, result.bare.min)})`,
+      fmt(result['express-session'].min),
+      fmt(result.websession.min),
+      ratio(result.websession.min, result['express-session'].min),
+      ratio(result.websession.min, result.bare.min),
+    ]);
   }
   let head = '';
   try {
@@ -127,7 +138,7 @@ if (process.env.BENCH_INPROC_CHILD) {
   console.log(`express in-process, CPU per request (min over ${rounds - 4} rounds of ${requests} requests), code ${head}, Node ${process.version}`);
   console.log(
     table(
-      ['scenario', 'bare Express', 'express-session', 'websession/express', 'websession speed vs express-session', 'websession speed vs bare'],
+      ['scenario', 'bare Express', 'one empty middleware (speed vs bare)', 'express-session', 'websession/express', 'websession speed vs express-session', 'websession speed vs bare'],
       rows,
     ),
   );

@@ -7,7 +7,7 @@ import { SECRET, action, counts, ready } from './_common.mjs';
 
 const map = new Map();
 const storage = {
-  get: (sid) => (counts.get++, map.get(sid) ?? null),
+  get: (sid) => map.get(sid) ?? null,
   set: (sid, value) => (counts.set++, void map.set(sid, value)),
   delete: (sid) => (counts.destroy++, void map.delete(sid)),
 };

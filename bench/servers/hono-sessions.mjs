@@ -6,7 +6,7 @@ import { MemoryStore, sessionMiddleware } from 'hono-sessions';
 import { SECRET, action, counts, ready } from './_common.mjs';
 
 const store = new MemoryStore();
-for (const [method, key] of [['getSessionById', 'get'], ['createSession', 'set'], ['persistSessionData', 'set'], ['deleteSession', 'destroy']]) {
+for (const [method, key] of [['createSession', 'set'], ['persistSessionData', 'set'], ['deleteSession', 'destroy']]) {
   const original = store[method].bind(store);
   store[method] = (...args) => (counts[key]++, original(...args));
 }
