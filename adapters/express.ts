@@ -263,6 +263,13 @@ class RequestSession implements ResponseHooks {
     return this.engine.commit(this.current!);
   }
 
+  finishNow(): CommitResult | undefined {
+    if (!this.active) return EMPTY;
+    // Unset or a bogus sessionID take finish()'s own path.
+    if (this.unsetByApp() || this.badId()) return undefined;
+    return this.engine.commitNow(this.current!);
+  }
+
   idle(): boolean {
     if (!this.active) return true;
     if (this.unsetByApp()) return this.unset !== 'destroy';

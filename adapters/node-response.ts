@@ -40,6 +40,12 @@ export interface ResponseHooks {
   /** Called instead of `headers()` when the headers go out on the idle path (regenerate() must then throw). */
   sent?(): void;
   /**
+   * `finish()` at once, for a response that ends before its headers went out: the session headers
+   * when everything could be done without an await, else undefined (nothing done) and `finish()`
+   * runs. Then the response is neither held nor delayed.
+   */
+  finishNow?(): CommitResult | undefined;
+  /**
    * Reports a failure of either hook. `headersSent` says whether the app's response already
    * started; when it did not, the app's response is dropped and the handler must answer.
    */
@@ -141,6 +147,15 @@ class HookState {
       else this.hooks.headers().catch(() => {});
       if (call.kind === 'end') this.ended = true;
       this.call(call.kind, call.args);
+      return;
+    }
+    // The usual `res.send()`/`res.end()`: saved and sent at once when the store answers at once.
+    const now = this.state === OPEN && call.kind === 'end' ? this.hooks.finishNow?.() : undefined;
+    if (now !== undefined) {
+      this.state = HEADERS_DONE;
+      this.ended = true;
+      if (!this.res.headersSent) applyHeaders(this.res, now);
+      this.call('end', call.args);
       return;
     }
     this.queue.push(call);

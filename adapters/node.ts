@@ -73,6 +73,7 @@ export function withSession<Data extends SessionData = SessionData>(handler: Ses
       headers: () => engine.cookieHeaders(session),
       persist: () => engine.persist(session),
       finish: () => engine.commit(session),
+      finishNow: () => engine.commitNow(session),
       idle: () => !engine.hasWork(session),
       sent: () => engine.headersSent(session),
       fail(error) {

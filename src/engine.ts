@@ -3,7 +3,7 @@
  * to Set-Cookie. Works on strings inside; `Request`/`Response` helpers sit on top.
  * @module
  */
-import { decideCookieAction, decideStoreAction, type CommitPolicy, type CommitState } from './commit.ts';
+import { decideCookieAction, decideStoreAction, type CommitPolicy, type CommitState, type CookieAction } from './commit.ts';
 import { serializeClearCookie, serializeCookie } from './cookie.ts';
 import { SessionError, storeError } from './errors.ts';
 import { resolveOptions, type ResolvedOptions, type SessionEvent, type SessionOptions } from './options.ts';
@@ -42,6 +42,13 @@ export interface SessionEngine<Data extends SessionData = SessionData> {
   cookieHeaders(session: Session<Data>): Promise<CommitResult>;
   /** Tells the engine the response headers went out without `cookieHeaders()` (nothing to commit); from then on `regenerate()` throws `ERR_HEADERS_SENT`. */
   headersSent(session: Session<Data>): void;
+  /**
+   * Commits at once when that needs no await: nothing to write, or a touch of a store that touches
+   * synchronously (the memory store), and no cookie to send or one whose signature is known (signed
+   * before, or a synchronous `hmac`). Returns the headers to send; undefined when it did nothing
+   * and `commit()` must do the work.
+   */
+  commitNow(session: Session<Data>): CommitResult | undefined;
   /** Persists, then returns the headers to send. */
   commit(session: Session<Data>): Promise<CommitResult>;
   /** Persists, then applies the headers to a `Response` (copying it if its headers are immutable). */
@@ -185,6 +192,11 @@ export function createSessionEngine<Data extends SessionData = SessionData>(
   /** The Set-Cookie for a state already computed (a store write does not change what decides the cookie). */
   const headersFor = async (s: SessionHandle<Data>, state: CommitState): Promise<CommitResult> => {
     const action = s.lost ? 'none' : decideCookieAction(state, policy);
+    return cookieResult(s, state, action, action === 'set' ? await s.signedValue() : '');
+  };
+
+  /** The headers for a cookie action decided from `state`; `signed` is the signed value when the action is 'set'. */
+  const cookieResult = (s: SessionHandle<Data>, state: CommitState, action: CookieAction, signed: string): CommitResult => {
     if (action === 'none') {
       if (!state.deliverable && !state.destroyed) emit({ type: 'skip-undeliverable' });
       return EMPTY;
@@ -202,8 +214,31 @@ export function createSessionEngine<Data extends SessionData = SessionData>(
     if (action === 'clear') return { setCookie: [serializeClearCookie(resolved.name, attrs)], vary: true, cacheControl: true };
     s.touchOnce();
     if (state.signedWithOldSecret) emit({ type: 're-sign' });
-    const value = serializeCookie(resolved.name, await s.signedValue(), { ...attrs, expires: cookie.expires }, Date.now());
+    const value = serializeCookie(resolved.name, signed, { ...attrs, expires: cookie.expires }, Date.now());
     return { setCookie: [value], vary: true, cacheControl: true };
+  };
+
+  const commitNow = (session: Session<Data>): CommitResult | undefined => {
+    const s = handle(session);
+    if (!s.loaded || s.readOnly) {
+      s.markCookieSent();
+      return EMPTY;
+    }
+    const state = s.commitState();
+    const action = s.lost ? 'none' : decideCookieAction(state, policy);
+    let signed = '';
+    if (action === 'set') {
+      try {
+        signed = s.signedValueNow() ?? '';
+      } catch {
+        // A throwing hmac: commit() reports it.
+        return undefined;
+      }
+      if (signed === '') return undefined;
+    }
+    if (!s.persistNow(decideStoreAction(state, policy))) return undefined;
+    s.markCookieSent();
+    return cookieResult(s, state, action, signed);
   };
 
   async function commit(session: Session<Data>): Promise<CommitResult>;
@@ -236,6 +271,7 @@ export function createSessionEngine<Data extends SessionData = SessionData>(
       if (s.loaded && !s.readOnly && !s.destroyed && !s.deliverable) emit({ type: 'skip-undeliverable' });
     },
     loadNow: (session) => handle(session).loadSync(),
+    commitNow,
     commit,
     async listSessions(userKey) {
       if (typeof store.listByUser !== 'function') throw new SessionError('ERR_CONFIG', 'websession: this store cannot list sessions by user (capabilities.listing is false)');

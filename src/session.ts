@@ -7,7 +7,7 @@ import { SessionError } from './errors.ts';
 import type { CommitState } from './commit.ts';
 import type { FreshReason, ResolvedOptions, SessionEvent } from './options.ts';
 import { isUsableStoredCookie, SessionCookie } from './session-cookie.ts';
-import { isRecord, syncReadOf, type RecordMeta, type SessionRecord, type StoredCookie } from './store.ts';
+import { isRecord, syncReadOf, syncSetOf, syncTouchOf, type RecordMeta, type SessionRecord, type SetConditions, type StoredCookie } from './store.ts';
 import type { Signer } from './signing.ts';
 import { readCookieValues } from './cookie.ts';
 import { generateSessionId } from './id.ts';
@@ -587,27 +587,18 @@ export class SessionHandle<Data extends SessionData = SessionData> implements Se
   async #write(endOfRequest: boolean): Promise<boolean> {
     const { store } = this.#ctx.options;
     const id = this.#id;
-    // The record exists already if the request's cookie named it, or this request created it.
-    const existing = this.#cookieId === id || this.#createdId === id;
+    const existing = this.#exists();
     const cas = store.capabilities?.compareAndSet === true;
     for (let attempt = 0; ; attempt++) {
       const now = Date.now();
       const record = this.#record(now);
-      // No resurrection: a save of an existing session only updates a record that still
-      // exists, so a logout that raced this request stays a logout. On compare-and-set stores
-      // the write also names the version it was based on, so concurrent writers are detected.
-      // A new session is created only if its ID is free (version 0 = no record), so a genid that
-      // repeats an ID can never overwrite another visitor's session.
-      const conditions = existing ? { onlyIfExists: true, ifVersion: cas ? this.#meta.v : undefined } : cas ? { ifVersion: 0 } : undefined;
+      const conditions = this.#conditions();
       const written = await this.#ctx.call('set', () => store.set(id, record, this.#ttl(now), conditions));
       if (written === false && !existing) {
         throw new SessionError('ERR_STATE', 'session ID already in use (genid returned an ID that exists); nothing was overwritten');
       }
       if (written !== false) {
-        this.#createdId = id;
-        this.#meta.v = record._ws!.v;
-        this.#meta.a = now;
-        this.#ctx.emit({ type: 'save' });
+        this.#wrote(record, now);
         return true;
       }
       if (!cas || attempt >= MAX_MERGE_ATTEMPTS) break;
@@ -619,6 +610,50 @@ export class SessionHandle<Data extends SessionData = SessionData> implements Se
     }
     if (!endOfRequest) throw new SessionError('ERR_NOT_FOUND', 'session was destroyed or changed elsewhere while this request ran; it was not saved');
     return false;
+  }
+
+  /**
+   * One write at once, on a store that writes synchronously (the memory store); returns whether
+   * it was written. Anything else (no such store, a failed condition, an error) writes nothing
+   * and returns false: `#write` then does the work, merges and reports included.
+   */
+  #writeNow(): boolean {
+    const set = syncSetOf(this.#ctx.options.store);
+    if (set === undefined) return false;
+    const now = Date.now();
+    const record = this.#record(now);
+    try {
+      if (set(this.#id, record, this.#ttl(now), this.#conditions()) === false) return false;
+    } catch {
+      return false;
+    }
+    this.#wrote(record, now);
+    return true;
+  }
+
+  /** The record exists already if the request's cookie named it, or this request created it. */
+  #exists(): boolean {
+    return this.#cookieId === this.#id || this.#createdId === this.#id;
+  }
+
+  /**
+   * No resurrection: a save of an existing session only updates a record that still exists, so a
+   * logout that raced this request stays a logout. On compare-and-set stores the write also names
+   * the version it was based on, so concurrent writers are detected. A new session is created only
+   * if its ID is free (version 0 = no record), so a genid that repeats an ID can never overwrite
+   * another visitor's session.
+   */
+  #conditions(): SetConditions | undefined {
+    const cas = this.#ctx.options.store.capabilities?.compareAndSet === true;
+    return this.#exists() ? { onlyIfExists: true, ifVersion: cas ? this.#meta.v : undefined } : cas ? { ifVersion: 0 } : undefined;
+  }
+
+  /** Bookkeeping after a successful write of `record` at `now`. */
+  #wrote(record: SessionRecord, now: number): void {
+    this.#createdId = this.#id;
+    this.#meta.v = record._ws!.v;
+    this.#meta.a = now;
+    this.#ctx.emit({ type: 'save' });
   }
 
   /** Applies the keys this request set or deleted (and its flash changes) onto a newer record. */
@@ -703,18 +738,56 @@ export class SessionHandle<Data extends SessionData = SessionData> implements Se
       this.lost = !(await this.#write(true));
       return;
     }
+    const [record, ttl] = this.#touchArgs();
+    const id = this.#id;
+    const store = this.#ctx.options.store;
+    await this.#ctx.call('touch', () => store.touch!(id, record, ttl));
+    this.#ctx.emit({ type: 'touch' });
+  }
+
+  /**
+   * Engine hook: {@link persist} at once, when the action needs no await: none, or a write or
+   * touch of a store that does them synchronously (the memory store), without a conflict. Returns whether it was done; when not,
+   * nothing was written and `persist()` does the work. @internal
+   */
+  persistNow(action: 'set' | 'touch' | 'none'): boolean {
+    if (action === 'none') return true;
+    if (action === 'set') {
+      this.touchOnce();
+      if (!this.#writeNow()) return false;
+      this.lost = false;
+      return true;
+    }
+    const touch = syncTouchOf(this.#ctx.options.store);
+    if (touch === undefined) return false;
+    this.touchOnce();
+    const [record, ttl] = this.#touchArgs();
+    try {
+      touch(this.#id, record, ttl);
+    } catch {
+      return false;
+    }
+    this.#ctx.emit({ type: 'touch' });
+    return true;
+  }
+
+  /** What a touch sends: the record with this request's cookie and last-seen time, at the stored version, and its TTL. */
+  #touchArgs(): [SessionRecord, number] {
     const now = Date.now();
     const record = this.#record(now);
     record._ws!.v = this.#meta.v;
-    const id = this.#id;
-    const store = this.#ctx.options.store;
-    await this.#ctx.call('touch', () => store.touch!(id, record, this.#ttl(now)));
-    this.#ctx.emit({ type: 'touch' });
+    return [record, this.#ttl(now)];
   }
 
   /** Engine hook: the signed cookie value for this session. @internal */
   async signedValue(): Promise<string> {
     return `s:${await this.#ctx.signer.sign(this.#id)}`;
+  }
+
+  /** Engine hook: {@link signedValue} at once when signing needs no Web Crypto call, else undefined. @internal */
+  signedValueNow(): string | undefined {
+    const signed = this.#ctx.signer.signNow(this.#id);
+    return signed === undefined ? undefined : `s:${signed}`;
   }
 }
 

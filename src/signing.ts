@@ -14,6 +14,8 @@ export interface Signer {
    * verified it, or `false`. Never throws, whatever the input.
    */
   unsign(signed: string): Promise<{ value: string; secretIndex: number } | false>;
+  /** {@link Signer.sign} without the promise, when no Web Crypto call is needed (signed before, or a synchronous `hmac`); otherwise `undefined`. */
+  signNow(value: string): string | undefined;
   /**
    * {@link Signer.unsign} without the promise, when the answer needs no Web Crypto call: a value
    * verified before, a malformed one, or any value with a synchronous `hmac`. Otherwise
@@ -73,14 +75,9 @@ export function createSigner(secrets: readonly Secret[], hmac?: HmacSha256): Sig
   };
 
   return {
+    signNow,
     async sign(value) {
-      const memo = signedMemo.get(value);
-      if (memo !== undefined) return memo;
-      const mac = hmac ? hmac(secrets[0]!, value) : await crypto.subtle.sign('HMAC', await key(0), encoder.encode(value));
-      const signed = `${value}.${toBase64(new Uint8Array(mac))}`;
-      if (signedMemo.size >= MEMO_LIMIT) signedMemo.clear();
-      signedMemo.set(value, signed);
-      return signed;
+      return signNow(value) ?? rememberSigned(value, await crypto.subtle.sign('HMAC', await key(0), encoder.encode(value)));
     },
     unsignNow,
     async unsign(signed) {
@@ -101,6 +98,20 @@ export function createSigner(secrets: readonly Secret[], hmac?: HmacSha256): Sig
       return false;
     },
   };
+
+  function signNow(value: string): string | undefined {
+    const memo = signedMemo.get(value);
+    if (memo !== undefined) return memo;
+    return hmac ? rememberSigned(value, hmac(secrets[0]!, value)) : undefined;
+  }
+
+  /** `value.signature` for a MAC just computed, remembered for the next signNow(). */
+  function rememberSigned(value: string, mac: ArrayBuffer | Uint8Array): string {
+    const result = `${value}.${toBase64(new Uint8Array(mac))}`;
+    if (signedMemo.size >= MEMO_LIMIT) signedMemo.clear();
+    signedMemo.set(value, result);
+    return result;
+  }
 
   function unsignNow(signed: string): { value: string; secretIndex: number } | false | undefined {
     if (typeof signed !== 'string') return false;

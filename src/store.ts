@@ -112,21 +112,42 @@ export interface Store {
 }
 
 /**
- * Where an in-process store offers a synchronous read: `store[SYNC_READ] = { get, read }`, with
- * `get` the store's own `get`. The engine calls `read` instead of `get` only while `store.get`
- * is still that function, so a wrapper, proxy or test spy that replaces `get` (for logging,
- * metrics or failure injection) is never bypassed. Internal: the package does not export it.
+ * Where an in-process store offers synchronous forms of its methods:
+ * `store[SYNC] = { get, read, touch, touchNow, set, setNow }`, each with the store's own method.
+ * The engine calls a synchronous form only while the store's method is still the one it stands
+ * for, so a wrapper, proxy or test spy that replaces a method (for logging, metrics or failure
+ * injection) is never bypassed. Internal: the package does not export it.
  */
-export const SYNC_READ: unique symbol = Symbol('websession.syncRead');
+export const SYNC: unique symbol = Symbol('websession.sync');
 
-/** A synchronous read and the `get` it stands for (see {@link SYNC_READ}). */
-export interface SyncRead {
+/** Synchronous forms of a store's `get`, `touch` and `set`, each with the method it stands for (see {@link SYNC}). */
+export interface SyncForms {
   readonly get: Store['get'];
   read(id: string): SessionRecord | undefined;
+  readonly touch?: Store['touch'];
+  touchNow?(id: string, record: SessionRecord, ttlMs: number): void;
+  readonly set?: Store['set'];
+  setNow?(id: string, record: SessionRecord, ttlMs: number, conditions?: SetConditions): boolean;
+}
+
+function syncForms(store: Store): SyncForms | undefined {
+  return (store as { [SYNC]?: SyncForms })[SYNC];
 }
 
 /** The synchronous read of `store`, if it offers one and its `get` was not replaced. */
-export function syncReadOf(store: Store): SyncRead['read'] | undefined {
-  const twin = (store as { [SYNC_READ]?: SyncRead })[SYNC_READ];
-  return twin !== undefined && twin.get === store.get ? twin.read : undefined;
+export function syncReadOf(store: Store): SyncForms['read'] | undefined {
+  const forms = syncForms(store);
+  return forms !== undefined && forms.get === store.get ? forms.read : undefined;
+}
+
+/** The synchronous touch of `store`, if it offers one and its `touch` was not replaced. */
+export function syncTouchOf(store: Store): SyncForms['touchNow'] | undefined {
+  const forms = syncForms(store);
+  return forms !== undefined && forms.touch !== undefined && forms.touch === store.touch ? forms.touchNow : undefined;
+}
+
+/** The synchronous write of `store`, if it offers one and its `set` was not replaced. */
+export function syncSetOf(store: Store): SyncForms['setNow'] | undefined {
+  const forms = syncForms(store);
+  return forms !== undefined && forms.set !== undefined && forms.set === store.set ? forms.setNow : undefined;
 }

@@ -477,6 +477,80 @@ describe('createSessionEngine', () => {
     });
   });
 
+  describe('commitNow', () => {
+    it('commits at once a read that touches the memory store and a write to it, as commit() would', async () => {
+      const { engine, store, events } = setup({ touchAfter: 0 });
+      const existing = await visit(engine, undefined, async (s) => s.set('n', 1));
+      const id = idOf(existing.cookie!);
+      const before = (await store.get(id))!._ws!.a;
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      events.length = 0;
+      const read = engine.load(request(existing.cookie));
+      expect(await read.get('n')).toBe(1);
+      expect(engine.commitNow(read)).toEqual({ setCookie: [], vary: false, cacheControl: false });
+      expect((await store.get(id))!._ws!.a).toBeGreaterThan(before);
+      const write = engine.load(request(existing.cookie));
+      await write.set('n', 2);
+      expect(engine.commitNow(write)).toEqual({ setCookie: [], vary: false, cacheControl: false });
+      expect(await store.get(id)).toMatchObject({ n: 2 });
+      expect(events.map((e) => e.type)).toEqual(['load', 'touch', 'load', 'save']);
+      // Committed: the headers are gone, so the ID can no longer change.
+      await expect(write.regenerate()).rejects.toMatchObject({ code: 'ERR_HEADERS_SENT' });
+    });
+
+    it('signs a new session\'s cookie at once with a synchronous hmac, and leaves Web Crypto signing to commit() with nothing written', async () => {
+      const { nodeHmac } = await import('../adapters/node-hmac.ts');
+      const sync = setup({ hmac: nodeHmac });
+      const fresh = sync.engine.load(request());
+      await fresh.set('n', 1);
+      const result = sync.engine.commitNow(fresh)!;
+      expect(result.setCookie).toEqual([expect.stringMatching(/^sid=s%3A[\w-]{43}\.[\w%]+; Path=\/; HttpOnly; Secure; SameSite=Lax$/)]);
+      expect(await sync.store.get(fresh.id)).toMatchObject({ n: 1 });
+      const web = setup();
+      const other = web.engine.load(request());
+      await other.set('n', 1);
+      expect(web.engine.commitNow(other)).toBeUndefined();
+      expect(await web.store.get(other.id)).toBeUndefined();
+      expect(web.events.map((e) => e.type)).toEqual(['create']);
+      const res = await web.engine.commit(other, new Response('ok'));
+      expect(sessionCookie(res)).toBeDefined();
+      expect(await web.store.get(other.id)).toMatchObject({ n: 1 });
+    });
+
+    it('leaves a write that finds its record gone to commit(), which neither resurrects it nor sends a cookie', async () => {
+      const { engine, store } = setup();
+      const existing = await visit(engine, undefined, async (s) => s.set('n', 1));
+      const s = engine.load(request(existing.cookie));
+      await s.set('n', 2);
+      // A logout in another request, meanwhile.
+      await store.destroy(idOf(existing.cookie!));
+      expect(engine.commitNow(s)).toBeUndefined();
+      const res = await engine.commit(s, new Response('ok'));
+      expect(res.headers.getSetCookie()).toEqual([]);
+      expect(await store.get(idOf(existing.cookie!))).toBeUndefined();
+    });
+
+    it('never writes around a store wrapper that replaces set or touch', async () => {
+      const memory = createMemoryStore({ sweepInterval: 0 });
+      const writes: string[] = [];
+      const wrapped: Store = {
+        ...memory,
+        set: (...args) => (writes.push('set'), memory.set(...args)),
+        touch: (...args) => (writes.push('touch'), memory.touch!(...args)),
+      };
+      const { engine } = setup({ touchAfter: 0 }, wrapped);
+      const existing = await visit(engine, undefined, async (s) => s.set('n', 1));
+      for (const change of [false, true]) {
+        const s = engine.load(request(existing.cookie));
+        if (change) await s.set('n', 2);
+        else await s.load();
+        expect(engine.commitNow(s)).toBeUndefined();
+        await engine.commit(s);
+      }
+      expect(writes).toEqual(['set', 'touch', 'set']);
+    });
+  });
+
   describe('secure cookies and proxies', () => {
     it('sends no Set-Cookie and stores nothing for a new Secure session on plain http', async () => {
       const { engine, store, events } = setup({ cookie: { secure: true }, saveUninitialized: true });

@@ -3,7 +3,7 @@
  * @module
  */
 import { SessionError } from '../errors.ts';
-import { SYNC_READ, type ListedSession, type SessionRecord, type SetConditions, type Store, type StoreCapabilities, type SyncRead } from '../store.ts';
+import { SYNC, type ListedSession, type SessionRecord, type SetConditions, type Store, type StoreCapabilities, type SyncForms } from '../store.ts';
 
 /** Options of {@link createMemoryStore}. */
 export interface MemoryStoreOptions {
@@ -196,6 +196,62 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore
     if (copy !== undefined) remember(id, entry.json, copy);
     return record;
   };
+  /** `set` without the promise. */
+  const setNow = (id: string, record: SessionRecord, ttlMs: number, conditions?: SetConditions): boolean => {
+    const now = Date.now();
+    if (!(ttlMs > 0)) {
+      // A non-positive or NaN TTL means "already expired": never keep such a record.
+      const stale = entries.get(id);
+      if (stale !== undefined) remove(id, stale);
+      return true;
+    }
+    const existing = live(id, now);
+    if (conditions?.onlyIfExists && existing === undefined) return false;
+    if (conditions?.ifVersion !== undefined && (existing?.v ?? 0) !== conditions.ifVersion) return false;
+    const u = record._ws?.u;
+    const entry: Entry = { json: compact(JSON.stringify(record)), exp: now + ttlMs, v: record._ws?.v ?? 0, u };
+    // A session read recently is likely read again: keep it parsed rather than parse it then.
+    const parsed = hot.has(id) ? roundTripRecord(record) : undefined;
+    if (existing !== undefined) remove(id, existing);
+    entries.set(id, entry);
+    if (parsed !== undefined) remember(id, entry.json, parsed);
+    if (u !== undefined) {
+      let ids = byUser.get(u);
+      if (ids === undefined) byUser.set(u, (ids = new Set()));
+      ids.add(id);
+    }
+    // Bounded: evict the least recently written entries (Map keeps insertion order).
+    while (entries.size > maxEntries) {
+      const oldest = entries.keys().next().value as string;
+      remove(oldest, entries.get(oldest)!);
+    }
+    startTimer();
+    return true;
+  };
+  /** `touch` without the promise. */
+  const touchNow = (id: string, record: SessionRecord, ttlMs: number): void => {
+    const now = Date.now();
+    const entry = live(id, now);
+    if (entry === undefined) return;
+    // Replace only the cookie and the last-seen time; the data stays as stored.
+    const cookie = JSON.stringify(record.cookie);
+    const front = touchedFront(entry.json, record, cookie);
+    entry.json = compact(front ?? touchedWhole(entry.json, record));
+    entry.exp = now + ttlMs;
+    const cached = hot.get(id);
+    if (cached !== undefined) {
+      // The fast path changed exactly the cookie and `_ws.a`: follow it in the parsed copy.
+      const parsed = front === undefined ? undefined : roundTripFlat(record.cookie);
+      if (parsed !== undefined && cached.record._ws) {
+        cached.record = { ...cached.record, cookie: parsed as unknown as SessionRecord['cookie'], _ws: { ...cached.record._ws, a: record._ws!.a } };
+        cached.json = entry.json;
+      } else {
+        hot.delete(id);
+      }
+    }
+    entries.delete(id);
+    entries.set(id, entry);
+  };
   const startTimer = (): void => {
     if (timer !== undefined || sweepInterval === 0) return;
     timer = setInterval(() => void store.sweep(), sweepInterval);
@@ -211,58 +267,10 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore
       return read(id);
     },
     async set(id, record, ttlMs, conditions?: SetConditions) {
-      const now = Date.now();
-      if (!(ttlMs > 0)) {
-        // A non-positive or NaN TTL means "already expired": never keep such a record.
-        const stale = entries.get(id);
-        if (stale !== undefined) remove(id, stale);
-        return true;
-      }
-      const existing = live(id, now);
-      if (conditions?.onlyIfExists && existing === undefined) return false;
-      if (conditions?.ifVersion !== undefined && (existing?.v ?? 0) !== conditions.ifVersion) return false;
-      const u = record._ws?.u;
-      const entry: Entry = { json: compact(JSON.stringify(record)), exp: now + ttlMs, v: record._ws?.v ?? 0, u };
-      // A session read recently is likely read again: keep it parsed rather than parse it then.
-      const parsed = hot.has(id) ? roundTripRecord(record) : undefined;
-      if (existing !== undefined) remove(id, existing);
-      entries.set(id, entry);
-      if (parsed !== undefined) remember(id, entry.json, parsed);
-      if (u !== undefined) {
-        let ids = byUser.get(u);
-        if (ids === undefined) byUser.set(u, (ids = new Set()));
-        ids.add(id);
-      }
-      // Bounded: evict the least recently written entries (Map keeps insertion order).
-      while (entries.size > maxEntries) {
-        const oldest = entries.keys().next().value as string;
-        remove(oldest, entries.get(oldest)!);
-      }
-      startTimer();
-      return true;
+      return setNow(id, record, ttlMs, conditions);
     },
     async touch(id, record, ttlMs) {
-      const now = Date.now();
-      const entry = live(id, now);
-      if (entry === undefined) return;
-      // Replace only the cookie and the last-seen time; the data stays as stored.
-      const cookie = JSON.stringify(record.cookie);
-      const front = touchedFront(entry.json, record, cookie);
-      entry.json = compact(front ?? touchedWhole(entry.json, record));
-      entry.exp = now + ttlMs;
-      const cached = hot.get(id);
-      if (cached !== undefined) {
-        // The fast path changed exactly the cookie and `_ws.a`: follow it in the parsed copy.
-        const parsed = front === undefined ? undefined : roundTripFlat(record.cookie);
-        if (parsed !== undefined && cached.record._ws) {
-          cached.record = { ...cached.record, cookie: parsed as unknown as SessionRecord['cookie'], _ws: { ...cached.record._ws, a: record._ws!.a } };
-          cached.json = entry.json;
-        } else {
-          hot.delete(id);
-        }
-      }
-      entries.delete(id);
-      entries.set(id, entry);
+      touchNow(id, record, ttlMs);
     },
     async destroy(id) {
       const entry = entries.get(id);
@@ -309,7 +317,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore
       timer = undefined;
     },
   };
-  // The engine reads this store without a promise (and without a timeout: it cannot hang).
-  (store as { [SYNC_READ]?: SyncRead })[SYNC_READ] = { get: store.get, read };
+  // The engine reads, writes and touches this store without a promise (and without a timeout: it cannot hang).
+  (store as { [SYNC]?: SyncForms })[SYNC] = { get: store.get, read, touch: store.touch, touchNow, set: store.set, setNow };
   return store;
 }

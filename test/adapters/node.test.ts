@@ -9,6 +9,8 @@ const listenHere = listenPerTest();
 
 type Data = { views?: number; user?: string };
 
+const endedAtOnce: boolean[] = [];
+
 async function handler(req: IncomingMessage, res: ServerResponse, session: Session<Data>): Promise<void> {
   const url = req.url ?? '/';
   if (url === '/views') {
@@ -28,6 +30,11 @@ async function handler(req: IncomingMessage, res: ServerResponse, session: Sessi
     await session.set('views', 42);
     res.write('a');
     setTimeout(() => res.end('b'), 10);
+  } else if (url === '/ended-at-once') {
+    await session.set('views', 7);
+    res.end('ok');
+    // Observed right after end(): whether the response was finished or held for the session.
+    endedAtOnce.push(res.writableEnded);
   } else if (url === '/own-cookies') {
     await session.set('views', 1);
     res.setHeader('set-cookie', ['x=1', 'y=2']);
@@ -49,6 +56,24 @@ describe('withSession for node:http', () => {
     expect(first.text_).toBe('views 1');
     expect(sessionCookies(first, 'sid')[0]).toMatch(/^sid=s%3A[\w-]{43}\.[\w%]+; Path=\/; HttpOnly; SameSite=Lax$/);
     expect((await client.request('/views')).text_).toBe('views 2');
+  });
+
+  it('finishes a response at once when the memory store and the hmac answer at once, and holds it only for a store that answers later', async () => {
+    endedAtOnce.length = 0;
+    const store = createMemoryStore();
+    const client = await serve({ store });
+    const first = await client.request('/ended-at-once');
+    expect(sessionCookies(first, 'sid')).toHaveLength(1);
+    await client.request('/ended-at-once');
+    expect(endedAtOnce).toEqual([true, true]);
+    expect((await client.request('/read')).text_).toBe('views 7');
+    // The same store behind a wrapper: the response waits for the save, then goes out with its cookie.
+    const wrapped = { ...store, set: (...args: Parameters<typeof store.set>) => store.set(...args) };
+    const slow = await serve({ store: wrapped });
+    const res = await slow.request('/ended-at-once');
+    expect(sessionCookies(res, 'sid')).toHaveLength(1);
+    expect(endedAtOnce).toEqual([true, true, false]);
+    expect((await slow.request('/read')).text_).toBe('views 7');
   });
 
   it('costs no store call and sends no cookie on a route that never touches the session', async () => {
