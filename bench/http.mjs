@@ -17,10 +17,13 @@ export const VARIANTS = {
   'express-bare': { group: 'express', label: 'bare Express', role: 'bare' },
   'express-session': { group: 'express', label: 'express-session', role: 'peer' },
   'express-websession': { group: 'express', label: 'websession/express', role: 'ours' },
+  // S2 only: the cheapest possible session read (bench/servers/_floor.mjs), for scale.
+  'express-floor': { group: 'express', label: 'floor: unsigned Map session', role: 'floor' },
   'hono-bare': { group: 'hono', label: 'bare Hono', role: 'bare' },
   'hono-sessions': { group: 'hono', label: 'hono-sessions', role: 'peer' },
   'hono-session': { group: 'hono', label: '@hono/session', role: 'peer' },
   'hono-websession': { group: 'hono', label: 'websession/hono', role: 'ours' },
+  'hono-floor': { group: 'hono', label: 'floor: unsigned Map session', role: 'floor' },
   'node-bare': { group: 'node', label: 'bare node:http', role: 'bare' },
   'node-websession': { group: 'node', label: 'websession/node', role: 'ours' },
 };
@@ -270,6 +273,7 @@ export async function runHttp(options = {}) {
     Object.keys(VARIANTS).filter((v) => {
       const { group, role } = VARIANTS[v];
       if (!groups.includes(group)) return false;
+      if (role === 'floor') return scenario === 'S2';
       // The Hono libraries have no Redis store in common with the others; S4R is a store-write check.
       if (scenario.startsWith('S5')) return v !== 'hono-sessions' && v !== 'hono-session';
       if (scenario === 'S4R') return role !== 'bare';
@@ -300,10 +304,12 @@ export async function runHttp(options = {}) {
         // A store-write count, not a throughput race: a fixed short load on each, then count.
         for (const v of variants) {
           const r = await load(servers[v].port, { duration: 1, amount, connections });
-          const after = (await servers[v].stats()).counts;
+          const stats = await servers[v].stats();
+          const after = stats.counts;
           const sets = after.set - before[v].set;
           const touches = after.touch - before[v].touch;
-          results[scenario][v] = { rounds: [r], rps: r.rps, p99: r.p99, cpuPerReq: undefined, spread: 0, requests: r.requests + 1, sets, touches, writesPerReq: (sets + touches) / (r.requests + 1) };
+          // entries: records the memory store holds (websession reports it), a check independent of the count.
+          results[scenario][v] = { rounds: [r], rps: r.rps, p99: r.p99, cpuPerReq: undefined, spread: 0, requests: r.requests + 1, sets, touches, entries: stats.entries, writesPerReq: (sets + touches) / (r.requests + 1) };
           if (r.non2xx > 0 || r.errors > 0) problems.push(`${v} ${scenario}: ${r.non2xx} non-2xx, ${r.errors} errors`);
         }
         continue;
@@ -350,7 +356,7 @@ export async function runHttp(options = {}) {
           requests: total,
           sets,
           touches,
-          writesPerReq: VARIANTS[v].role === 'bare' ? undefined : (sets + touches) / total,
+          writesPerReq: VARIANTS[v].role === 'bare' || VARIANTS[v].role === 'floor' ? undefined : (sets + touches) / total,
         };
       }
     } finally {
@@ -384,7 +390,7 @@ export function evaluate(http) {
   }
   for (const [v, r] of Object.entries(http.results.S4R ?? {})) {
     if (VARIANTS[v].role !== 'ours') continue;
-    checks.push({ kind: 'writes', scenario: 'S4R', ours: v, writes: r.sets + r.touches, requests: r.requests, met: r.sets + r.touches === 0 });
+    checks.push({ kind: 'writes', scenario: 'S4R', ours: v, writes: r.sets + r.touches, entries: r.entries, requests: r.requests, met: r.sets + r.touches === 0 && !(r.entries > 0) });
   }
   return checks;
 }
@@ -412,12 +418,15 @@ export function httpRows(http) {
           for (const p of Object.keys(byVariant).filter((x) => VARIANTS[x].group === group && VARIANTS[x].role === 'peer')) {
             parts.push(`${fmtRatio(pairedRatio(http.results, scenario, v, p))} ${VARIANTS[p].label}`);
           }
+          const floor = Object.keys(byVariant).find((x) => VARIANTS[x].group === group && VARIANTS[x].role === 'floor');
+          if (floor) parts.push(`${fmtRatio(pairedRatio(http.results, scenario, v, floor))} floor`);
         }
         ratio = parts.join(', ');
         target = mine.map((c) => `≥${c.min}x ${c.vs.endsWith('bare') ? 'bare' : VARIANTS[c.vs].label}`).join(', ');
         status = mine.length === 0 ? '' : mine.every((c) => c.met) ? 'met' : `MISSED (${mine.filter((c) => !c.met).map((c) => `${fmtRatio(c.ratio)} vs ≥${c.min}x`).join('; ')})`;
       }
-      const writes = r.writesPerReq === undefined ? '' : scenario === 'S4R' ? `${r.sets + r.touches} in ${fmtInt(r.requests)} req` : r.writesPerReq.toFixed(2);
+      const held = r.entries === undefined ? '' : `, store holds ${fmtInt(r.entries)}`;
+      const writes = r.writesPerReq === undefined ? '' : scenario === 'S4R' ? `${r.sets + r.touches} in ${fmtInt(r.requests)} req${held}` : r.writesPerReq.toFixed(2);
       rows.push([
         scenario,
         label,

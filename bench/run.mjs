@@ -107,7 +107,7 @@ if (sections.http) {
   out.push(`Scenarios: ${Object.entries(SCENARIO_TEXT).map(([k, v]) => `${k} ${v}`).join('; ')}.`);
   for (const c of evaluate(sections.http)) {
     if (c.kind === 'ratio') summary.push(`${c.met ? 'met   ' : 'MISSED'} ${c.scenario} ${VARIANTS[c.ours].label} ${fmtRatio(c.ratio)} ${VARIANTS[c.vs].label} (target ≥${c.min}x)`);
-    else summary.push(`${c.met ? 'met   ' : 'MISSED'} ${c.scenario} ${VARIANTS[c.ours].label}: ${c.writes} store writes in ${c.requests} requests (target 0)`);
+    else summary.push(`${c.met ? 'met   ' : 'MISSED'} ${c.scenario} ${VARIANTS[c.ours].label}: ${c.writes} store writes in ${c.requests} requests${c.entries === undefined ? '' : `, ${c.entries} records in the store`} (target 0)`);
   }
   for (const n of sections.http.notes) out.push(`note: ${n}`);
   for (const p of sections.http.problems) failures.push(`http: ${p}`);

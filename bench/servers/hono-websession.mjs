@@ -1,15 +1,15 @@
-// websession/hono (the built package) on @hono/node-server, memory store (Redis for S5), store calls counted.
+// websession/hono (the built package) on @hono/node-server, memory store (Redis for S5), store writes counted from its events.
 import { serve } from '@hono/node-server';
 import { Hono } from 'hono';
-import { SECRET, action, countingStore, onRedis, ready, websession, websessionRedisStore } from './_common.mjs';
+import { SECRET, action, countWrites, onRedis, ready, watch, websession, websessionRedisStore } from './_common.mjs';
 
 // websession/hono and websession, from the built package (dist/, or the run's snapshot of it).
 const { session } = await websession('adapters/hono.js');
 const { createMemoryStore } = await websession('src/index.js');
 
-const store = countingStore(onRedis ? await websessionRedisStore() : createMemoryStore());
+const store = onRedis ? await websessionRedisStore() : watch(createMemoryStore());
 const app = new Hono();
-app.use(session({ secret: SECRET, resave: false, saveUninitialized: false, store }));
+app.use(session({ secret: SECRET, resave: false, saveUninitialized: false, store, onEvent: countWrites }));
 app.get('/login', async (c) => {
   const s = c.get('session');
   await s.set('user', 'alice');

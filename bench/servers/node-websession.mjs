@@ -1,12 +1,12 @@
-// websession/node (the built package): withSession on node:http, memory store (Redis for S5), store calls counted.
+// websession/node (the built package): withSession on node:http, memory store (Redis for S5), store writes counted from its events.
 import { createServer } from 'node:http';
-import { SECRET, action, countingStore, onRedis, ready, websession, websessionRedisStore } from './_common.mjs';
+import { SECRET, action, countWrites, onRedis, ready, watch, websession, websessionRedisStore } from './_common.mjs';
 
 // websession/node and websession, from the built package (dist/, or the run's snapshot of it).
 const { withSession } = await websession('adapters/node.js');
 const { createMemoryStore } = await websession('src/index.js');
 
-const store = countingStore(onRedis ? await websessionRedisStore() : createMemoryStore());
+const store = onRedis ? await websessionRedisStore() : watch(createMemoryStore());
 const send = (res, body) => {
   res.setHeader('content-type', 'text/plain; charset=utf-8');
   res.end(body);
@@ -29,7 +29,7 @@ const server = createServer(
       await session.set('user', 'anon');
       send(res, 'ok');
     },
-    { secret: SECRET, resave: false, saveUninitialized: false, store },
+    { secret: SECRET, resave: false, saveUninitialized: false, store, onEvent: countWrites },
   ),
 );
 server.listen(0, '127.0.0.1', () => ready(server.address().port));
