@@ -196,6 +196,21 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore
     if (copy !== undefined) remember(id, entry.json, copy);
     return record;
   };
+  // One key iterator kept from one eviction to the next. A fresh `entries.keys()` starts at the
+  // table's first slot and walks past every entry deleted since the Map last rebuilt its table:
+  // under a flood of new sessions at maxEntries, that made each write cost 20-60 µs instead of 2.
+  // The kept iterator only ever moves forward, and every key it returns is evicted, so it always
+  // stands at the oldest live entry (a touch moves an entry to the end, where it is met again).
+  let evictFrom: Iterator<string> | undefined;
+  const evictOldest = (): void => {
+    let next = evictFrom?.next();
+    if (next === undefined || next.done === true) {
+      // An exhausted Map iterator stays exhausted, even after new entries: start a new one.
+      evictFrom = entries.keys();
+      next = evictFrom.next();
+    }
+    if (next.done !== true) remove(next.value, entries.get(next.value)!);
+  };
   /** `set` without the promise. */
   const setNow = (id: string, record: SessionRecord, ttlMs: number, conditions?: SetConditions): boolean => {
     const now = Date.now();
@@ -221,10 +236,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore
       ids.add(id);
     }
     // Bounded: evict the least recently written entries (Map keeps insertion order).
-    while (entries.size > maxEntries) {
-      const oldest = entries.keys().next().value as string;
-      remove(oldest, entries.get(oldest)!);
-    }
+    while (entries.size > maxEntries) evictOldest();
     startTimer();
     return true;
   };
@@ -288,6 +300,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore
     clear() {
       entries.clear();
       hot.clear();
+      evictFrom = undefined;
       byUser.clear();
     },
     sweep() {

@@ -290,6 +290,44 @@ describe('createMemoryStore', () => {
       expect(await store.listByUser!('user-0')).toEqual([]);
     });
 
+    it('always evicts the least recently written or touched entry, in any order of writes, touches, destroys, reads and clears', async () => {
+      const id = fc.constantFrom('a', 'b', 'c', 'd', 'e', 'f', 'g');
+      const op = fc.oneof(
+        { weight: 4, arbitrary: fc.record({ kind: fc.constant('set' as const), id }) },
+        fc.record({ kind: fc.constant('touch' as const), id }),
+        fc.record({ kind: fc.constant('destroy' as const), id }),
+        fc.record({ kind: fc.constant('get' as const), id }),
+        { weight: 1, arbitrary: fc.record({ kind: fc.constant('clear' as const) }) },
+      );
+      await fc.assert(
+        fc.asyncProperty(fc.integer({ min: 1, max: 4 }), fc.array(op, { maxLength: 60 }), async (maxEntries, ops) => {
+          const store = createMemoryStore({ sweepInterval: 0, maxEntries });
+          // The model: IDs from least to most recently written or touched.
+          let order: string[] = [];
+          for (const o of ops) {
+            if (o.kind === 'set') {
+              await store.set(o.id, record({ id: o.id }), 60_000);
+              order = [...order.filter((x) => x !== o.id), o.id].slice(-maxEntries);
+            } else if (o.kind === 'touch') {
+              await store.touch!(o.id, record(), 60_000);
+              if (order.includes(o.id)) order = [...order.filter((x) => x !== o.id), o.id];
+            } else if (o.kind === 'destroy') {
+              await store.destroy(o.id);
+              order = order.filter((x) => x !== o.id);
+            } else if (o.kind === 'get') {
+              expect((await store.get(o.id)) !== undefined).toBe(order.includes(o.id));
+            } else {
+              store.clear();
+              order = [];
+            }
+            expect(store.length).toBe(order.length);
+          }
+          for (const x of ['a', 'b', 'c', 'd', 'e', 'f', 'g']) expect((await store.get(x))?.id).toBe(order.includes(x) ? x : undefined);
+        }),
+        { numRuns: 500 },
+      );
+    });
+
     it.each([0, -1, 1.5, Number.NaN])('rejects maxEntries %s', (maxEntries) => {
       expect(() => createMemoryStore({ maxEntries })).toThrow(/maxEntries/);
     });
