@@ -351,8 +351,11 @@ describe('store faults with real servers, under load', () => {
           await sleep(300);
           const brokeAt = performance.now();
           scenario.break();
-          // Long enough that some request both starts and ends inside the outage on a loaded machine.
+          // Long enough that some request both starts and ends inside the outage, also on a machine
+          // busy with other suites: at least 1.2 s, then until a request started after the break
+          // has come back (at most 6 s; without a 503 by then the assertion below fails).
           await sleep(1200);
+          while (!l.samples.some((x) => x.start >= brokeAt && x.status === 503) && performance.now() < brokeAt + 6_000) await sleep(50);
           scenario.repair();
           const back = performance.now();
           const time = await recovered(l.samples, back, 10);
