@@ -3,7 +3,7 @@
  * from the TS sources by esbuild (pinned dev dependency) for platform neutral, minified and
  * gzipped (zlib level 9), must not pull in any Node built-in, so it runs unchanged on Workers,
  * Deno and Bun, and must not grow past BUDGET. The issue's target is 5 KB; the bundle is about
- * 12.5 KB today (bench/README.md says by how much and why), so this guards against regressions
+ * 13 KB today (bench/README.md says by how much and why), so this guards against regressions
  * rather than claiming the target. Deterministic: same sources and esbuild version, same bytes.
  */
 import { existsSync } from 'node:fs';
@@ -17,10 +17,11 @@ import { describe, expect, it } from 'vitest';
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 /**
  * Regression guard (today's size plus a little room); the target of the performance issue is 5 KB.
- * Raised from 12 KB when the memory store began keeping hot records parsed and the engine began
- * loading them without an await (+0.5 KB gzip for about 5 µs less per session read on Hono).
+ * Raised from 12 KB to 14 KB when the memory store began keeping hot records parsed and the engine
+ * began loading and committing without an await (+1.1 KB gzip, for about 13 µs less CPU per
+ * session read on Hono and 20 µs on Express over HTTP; bench/README.md).
  */
-const BUDGET = 13 * 1024;
+const BUDGET = 14 * 1024;
 const BUILTINS = new Set(builtinModules.flatMap((m) => [m, `node:${m}`]));
 
 const ENTRY = [
