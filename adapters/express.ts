@@ -263,6 +263,7 @@ class RequestSession implements ResponseHooks {
     return this.engine.commit(this.current!);
   }
 
+  /** `finish()` without an await when the engine can commit at once; undefined leaves it to `finish()`. */
   finishNow(): CommitResult | undefined {
     if (!this.active) return EMPTY;
     // Unset or a bogus sessionID take finish()'s own path.

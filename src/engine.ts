@@ -43,10 +43,10 @@ export interface SessionEngine<Data extends SessionData = SessionData> {
   /** Tells the engine the response headers went out without `cookieHeaders()` (nothing to commit); from then on `regenerate()` throws `ERR_HEADERS_SENT`. */
   headersSent(session: Session<Data>): void;
   /**
-   * Commits at once when that needs no await: nothing to write, or a touch of a store that touches
-   * synchronously (the memory store), and no cookie to send or one whose signature is known (signed
-   * before, or a synchronous `hmac`). Returns the headers to send; undefined when it did nothing
-   * and `commit()` must do the work.
+   * Commits at once when that needs no await: nothing to write, or a write or touch of a store that
+   * does them synchronously (the memory store) without a conflict, and no cookie to send or one whose
+   * signature is known (signed before, or a synchronous `hmac`). Returns the headers to send;
+   * undefined when it did nothing and `commit()` must do the work.
    */
   commitNow(session: Session<Data>): CommitResult | undefined;
   /** Persists, then returns the headers to send. */

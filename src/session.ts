@@ -244,11 +244,16 @@ export class SessionHandle<Data extends SessionData = SessionData> implements Se
     }
     const now = Date.now();
     if (!isUsable(record) || this.#expired(record, now)) return false;
+    this.#loadedFrom(verified, record, now);
+    return true;
+  }
+
+  /** Becomes the stored session `record`, named by a cookie that `verified`. */
+  #loadedFrom(verified: { value: string; secretIndex: number }, record: SessionRecord, now: number): void {
     this.#adopt(verified.value, record, now);
     this.#signedWithOldSecret = verified.secretIndex > 0;
     this.#loaded = true;
     this.#ctx.emit({ type: 'load' });
-    return true;
   }
 
   async #load(): Promise<this> {
@@ -285,10 +290,7 @@ export class SessionHandle<Data extends SessionData = SessionData> implements Se
         this.#ctx.call('destroy', () => options.store.destroy(id)).catch((error: unknown) => this.#ctx.emit({ type: 'error', error }));
         continue;
       }
-      this.#adopt(verified.value, record, now);
-      this.#signedWithOldSecret = verified.secretIndex > 0;
-      this.#loaded = true;
-      this.#ctx.emit({ type: 'load' });
+      this.#loadedFrom(verified, record, now);
       return this;
     }
     await this.#create(reason);
@@ -747,8 +749,9 @@ export class SessionHandle<Data extends SessionData = SessionData> implements Se
 
   /**
    * Engine hook: {@link persist} at once, when the action needs no await: none, or a write or
-   * touch of a store that does them synchronously (the memory store), without a conflict. Returns whether it was done; when not,
-   * nothing was written and `persist()` does the work. @internal
+   * touch of a store that does them synchronously (the memory store), without a conflict.
+   * Returns whether it was done; when not, nothing was written and `persist()` does the work.
+   * @internal
    */
   persistNow(action: 'set' | 'touch' | 'none'): boolean {
     if (action === 'none') return true;
