@@ -21,7 +21,7 @@
  * ```
  * @module
  */
-import type { Session, SessionData, SessionEngine, SessionOptions, Store } from '../src/index.ts';
+import { applyToResponse, type Session, type SessionData, type SessionEngine, type SessionOptions, type Store } from '../src/index.ts';
 import { engineResolver } from './engine-for.ts';
 
 /** Options of {@link withSession}: the core `SessionOptions`, with `store` optional. */
@@ -74,7 +74,8 @@ export function withSession<Data extends SessionData = SessionData, Env = unknow
       engine.headersSent(current);
       return response;
     }
-    return engine.commit(current, response);
+    const now = engine.commitNow(current);
+    return now !== undefined ? applyToResponse(now, response) : engine.commit(current, response);
   };
   return Object.assign(fetch, { engineFor: (env?: Env) => engineFor(env as Env) as unknown as SessionEngine });
 }

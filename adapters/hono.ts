@@ -20,7 +20,7 @@
  * @module
  */
 import type { MiddlewareHandler } from 'hono';
-import { SessionError, type Session, type SessionData, type SessionEngine, type SessionOptions, type Store } from '../src/index.ts';
+import { applyToResponse, SessionError, type Session, type SessionData, type SessionEngine, type SessionOptions, type Store } from '../src/index.ts';
 import { engineResolver } from './engine-for.ts';
 
 /** The context variables the middleware sets; read the session with `c.get('session')`. */
@@ -73,7 +73,9 @@ export function session<Data extends SessionData = SessionData, Bindings = unkno
       return;
     }
     const res = c.res;
-    const committed = await engine.commit(current, res);
+    // Committed at once when the store and the signer answer at once (the memory store).
+    const now = engine.commitNow(current);
+    const committed = now !== undefined ? applyToResponse(now, res) : await engine.commit(current, res);
     if (committed !== res) {
       // The core copied a response whose headers are immutable (Response.redirect, fetch()).
       // Hono's `c.res` setter merges the old response's headers into the new one and replaces
