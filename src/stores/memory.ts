@@ -137,6 +137,32 @@ function copyFlat(record: SessionRecord): SessionRecord {
   return copy;
 }
 
+/**
+ * The keys of `map` from the oldest (first inserted) on, for a caller that removes each key it is
+ * given. One iterator is kept from one call to the next: a fresh `map.keys()` starts at the table's
+ * first slot and walks past every entry deleted since the Map last rebuilt its table, which under a
+ * flood of new sessions at maxEntries made each write cost 20-60 µs instead of 2. The kept
+ * iterator only moves forward and everything before it was removed, so it always stands at the
+ * oldest key (a key deleted and set again moves to the end, where it is met again).
+ */
+function oldestFirst(map: Map<string, unknown>): { next(): string | undefined; reset(): void } {
+  let keys: Iterator<string> | undefined;
+  return {
+    next() {
+      let step = keys?.next();
+      if (step === undefined || step.done === true) {
+        // An exhausted Map iterator stays exhausted, even after new entries: start a new one.
+        keys = map.keys();
+        step = keys.next();
+      }
+      return step.done === true ? undefined : step.value;
+    },
+    reset() {
+      keys = undefined;
+    },
+  };
+}
+
 const yieldToLoop = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 0));
 
 function unref(timer: unknown): void {
@@ -158,6 +184,8 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore
   // A parse costs about 1 µs for a small record, most of a session read: hot records are copied
   // from here instead. Bounded, and checked against the entry's JSON on every hit.
   const hot = new Map<string, Hot>();
+  const oldestEntry = oldestFirst(entries);
+  const oldestHot = oldestFirst(hot);
   let timer: unknown;
   let sweeping: Promise<number> | undefined;
 
@@ -173,7 +201,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore
     unindex(id, entry);
   };
   const remember = (id: string, json: string, record: SessionRecord): void => {
-    if (hot.size >= HOT_LIMIT) hot.delete(hot.keys().next().value as string);
+    if (hot.size >= HOT_LIMIT && !hot.has(id)) hot.delete(oldestHot.next()!);
     hot.set(id, { json, record });
   };
   const live = (id: string, now: number): Entry | undefined => {
@@ -195,21 +223,6 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore
     const copy = roundTripRecord(record);
     if (copy !== undefined) remember(id, entry.json, copy);
     return record;
-  };
-  // One key iterator kept from one eviction to the next. A fresh `entries.keys()` starts at the
-  // table's first slot and walks past every entry deleted since the Map last rebuilt its table:
-  // under a flood of new sessions at maxEntries, that made each write cost 20-60 µs instead of 2.
-  // The kept iterator only ever moves forward, and every key it returns is evicted, so it always
-  // stands at the oldest live entry (a touch moves an entry to the end, where it is met again).
-  let evictFrom: Iterator<string> | undefined;
-  const evictOldest = (): void => {
-    let next = evictFrom?.next();
-    if (next === undefined || next.done === true) {
-      // An exhausted Map iterator stays exhausted, even after new entries: start a new one.
-      evictFrom = entries.keys();
-      next = evictFrom.next();
-    }
-    if (next.done !== true) remove(next.value, entries.get(next.value)!);
   };
   /** `set` without the promise. */
   const setNow = (id: string, record: SessionRecord, ttlMs: number, conditions?: SetConditions): boolean => {
@@ -236,7 +249,10 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore
       ids.add(id);
     }
     // Bounded: evict the least recently written entries (Map keeps insertion order).
-    while (entries.size > maxEntries) evictOldest();
+    while (entries.size > maxEntries) {
+      const oldest = oldestEntry.next()!;
+      remove(oldest, entries.get(oldest)!);
+    }
     startTimer();
     return true;
   };
@@ -300,7 +316,8 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore
     clear() {
       entries.clear();
       hot.clear();
-      evictFrom = undefined;
+      oldestEntry.reset();
+      oldestHot.reset();
       byUser.clear();
     },
     sweep() {
