@@ -132,6 +132,7 @@ export class SessionHandle<Data extends SessionData = SessionData> implements Se
   readonly #ctx: SessionContext;
   #factsInput: RequestFacts | (() => RequestFacts);
   #factsValue: RequestFacts | undefined;
+  #cookieValues: string[] | undefined;
   #loading: Promise<this> | undefined;
   #loaded = false;
   #id = '';
@@ -173,6 +174,12 @@ export class SessionHandle<Data extends SessionData = SessionData> implements Se
       this.#factsValue = typeof input === 'function' ? input() : input;
     }
     return this.#factsValue;
+  }
+
+  /** The request's values of the session cookie, parsed once however many load paths ask. */
+  get #candidates(): string[] {
+    this.#cookieValues ??= readCookieValues(this.#facts.cookie, this.#ctx.options.name);
+    return this.#cookieValues;
   }
 
   get loaded(): boolean {
@@ -232,7 +239,7 @@ export class SessionHandle<Data extends SessionData = SessionData> implements Se
     const { options, signer } = this.#ctx;
     const read = syncReadOf(options.store);
     if (read === undefined) return false;
-    const candidates = readCookieValues(this.#facts.cookie, options.name);
+    const candidates = this.#candidates;
     if (candidates.length !== 1 || !candidates[0]!.startsWith('s:')) return false;
     const verified = signer.unsignNow(candidates[0]!.slice(2));
     if (!verified) return false;
@@ -258,7 +265,7 @@ export class SessionHandle<Data extends SessionData = SessionData> implements Se
 
   async #load(): Promise<this> {
     const { options, signer } = this.#ctx;
-    const candidates = readCookieValues(this.#facts.cookie, options.name);
+    const candidates = this.#candidates;
     let reason: FreshReason = 'absent';
     for (const candidate of candidates) {
       // express-session's format: "s:" + signed ID; an unsigned value never loads a session.
@@ -336,7 +343,7 @@ export class SessionHandle<Data extends SessionData = SessionData> implements Se
       return true;
     }
     if (this.#ctx.options.genid !== undefined) return false;
-    if (readCookieValues(this.#facts.cookie, this.#ctx.options.name).length > 0) return false;
+    if (this.#candidates.length > 0) return false;
     this.#startFresh(generateSessionId(), 'absent');
     this.#loaded = true;
     this.#loading = Promise.resolve(this);
