@@ -7,7 +7,7 @@ import { SessionError } from './errors.ts';
 import type { CommitState } from './commit.ts';
 import type { FreshReason, ResolvedOptions, SessionEvent } from './options.ts';
 import { isUsableStoredCookie, SessionCookie } from './session-cookie.ts';
-import { isRecord, syncReadOf, syncSetOf, syncTouchOf, type RecordMeta, type SessionRecord, type SetConditions, type StoredCookie } from './store.ts';
+import { isRecord, syncForm, type RecordMeta, type SessionRecord, type SetConditions, type StoredCookie } from './store.ts';
 import type { Signer } from './signing.ts';
 import { readCookieValues } from './cookie.ts';
 import { generateSessionId } from './id.ts';
@@ -237,7 +237,7 @@ export class SessionHandle<Data extends SessionData = SessionData> implements Se
    */
   #loadAtOnce(): boolean {
     const { options, signer } = this.#ctx;
-    const read = syncReadOf(options.store);
+    const read = syncForm(options.store, 'get');
     if (read === undefined) return false;
     const candidates = this.#candidates;
     if (candidates.length !== 1 || !candidates[0]!.startsWith('s:')) return false;
@@ -627,7 +627,7 @@ export class SessionHandle<Data extends SessionData = SessionData> implements Se
    * and returns false: `#write` then does the work, merges and reports included.
    */
   #writeNow(): boolean {
-    const set = syncSetOf(this.#ctx.options.store);
+    const set = syncForm(this.#ctx.options.store, 'set');
     if (set === undefined) return false;
     const now = Date.now();
     const record = this.#record(now);
@@ -768,7 +768,7 @@ export class SessionHandle<Data extends SessionData = SessionData> implements Se
       this.lost = false;
       return true;
     }
-    const touch = syncTouchOf(this.#ctx.options.store);
+    const touch = syncForm(this.#ctx.options.store, 'touch');
     if (touch === undefined) return false;
     this.touchOnce();
     const [record, ttl] = this.#touchArgs();

@@ -113,7 +113,7 @@ export interface Store {
 
 /**
  * Where an in-process store offers synchronous forms of its methods:
- * `store[SYNC] = { get, read, touch, touchNow, set, setNow }`, each with the store's own method.
+ * `store[SYNC] = { get, getNow, touch, touchNow, set, setNow }`, each with the store's own method.
  * The engine calls a synchronous form only while the store's method is still the one it stands
  * for, so a wrapper, proxy or test spy that replaces a method (for logging, metrics or failure
  * injection) is never bypassed. Internal: the package does not export it.
@@ -123,31 +123,15 @@ export const SYNC: unique symbol = Symbol('websession.sync');
 /** Synchronous forms of a store's `get`, `touch` and `set`, each with the method it stands for (see {@link SYNC}). */
 export interface SyncForms {
   readonly get: Store['get'];
-  read(id: string): SessionRecord | undefined;
+  getNow(id: string): SessionRecord | undefined;
   readonly touch?: Store['touch'];
   touchNow?(id: string, record: SessionRecord, ttlMs: number): void;
   readonly set?: Store['set'];
   setNow?(id: string, record: SessionRecord, ttlMs: number, conditions?: SetConditions): boolean;
 }
 
-function syncForms(store: Store): SyncForms | undefined {
-  return (store as { [SYNC]?: SyncForms })[SYNC];
-}
-
-/** The synchronous read of `store`, if it offers one and its `get` was not replaced. */
-export function syncReadOf(store: Store): SyncForms['read'] | undefined {
-  const forms = syncForms(store);
-  return forms !== undefined && forms.get === store.get ? forms.read : undefined;
-}
-
-/** The synchronous touch of `store`, if it offers one and its `touch` was not replaced. */
-export function syncTouchOf(store: Store): SyncForms['touchNow'] | undefined {
-  const forms = syncForms(store);
-  return forms !== undefined && forms.touch !== undefined && forms.touch === store.touch ? forms.touchNow : undefined;
-}
-
-/** The synchronous write of `store`, if it offers one and its `set` was not replaced. */
-export function syncSetOf(store: Store): SyncForms['setNow'] | undefined {
-  const forms = syncForms(store);
-  return forms !== undefined && forms.set !== undefined && forms.set === store.set ? forms.setNow : undefined;
+/** The synchronous form of `store[method]`, if the store offers one and that method was not replaced. */
+export function syncForm<M extends 'get' | 'touch' | 'set'>(store: Store, method: M): SyncForms[`${M}Now`] | undefined {
+  const forms = (store as { [SYNC]?: SyncForms })[SYNC];
+  return forms !== undefined && forms[method] !== undefined && forms[method] === store[method] ? forms[`${method}Now`] : undefined;
 }

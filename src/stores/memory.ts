@@ -59,7 +59,7 @@ const SEEN = ',"_ws":{"a":';
  * touch is the memory store's most frequent write (every read of a session under
  * express-session's rules).
  */
-function touchedFront(json: string, record: SessionRecord, cookie: string | undefined): string | undefined {
+function touchedFront(json: string, record: SessionRecord): string | undefined {
   const a = record._ws?.a;
   if (!Number.isSafeInteger(a) || (a as number) < 0 || !json.startsWith(FRONT)) return undefined;
   const at = json.indexOf(SEEN, FRONT.length);
@@ -74,6 +74,7 @@ function touchedFront(json: string, record: SessionRecord, cookie: string | unde
   while (end < json.length && json.charCodeAt(end) >= 48 && json.charCodeAt(end) <= 57) end++;
   const next = json.charCodeAt(end);
   if (end === digits || (next !== 44 /* , */ && next !== 125) /* } */) return undefined;
+  const cookie = JSON.stringify(record.cookie);
   if (cookie === undefined || !cookie.startsWith('{')) return undefined;
   return `{"cookie":${cookie}${SEEN}${a as number}${json.slice(end)}`;
 }
@@ -262,8 +263,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore
     const entry = live(id, now);
     if (entry === undefined) return;
     // Replace only the cookie and the last-seen time; the data stays as stored.
-    const cookie = JSON.stringify(record.cookie);
-    const front = touchedFront(entry.json, record, cookie);
+    const front = touchedFront(entry.json, record);
     entry.json = compact(front ?? touchedWhole(entry.json, record));
     entry.exp = now + ttlMs;
     const cached = hot.get(id);
@@ -348,6 +348,6 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore
     },
   };
   // The engine reads, writes and touches this store without a promise (and without a timeout: it cannot hang).
-  (store as { [SYNC]?: SyncForms })[SYNC] = { get: store.get, read, touch: store.touch, touchNow, set: store.set, setNow };
+  (store as { [SYNC]?: SyncForms })[SYNC] = { get: store.get, getNow: read, touch: store.touch, touchNow, set: store.set, setNow };
   return store;
 }
