@@ -265,10 +265,15 @@ class RequestSession implements ResponseHooks {
 
   /** `finish()` without an await when the engine can commit at once; undefined leaves it to `finish()`. */
   finishNow(): CommitResult | undefined {
-    if (!this.active) return EMPTY;
-    // Unset or a bogus sessionID take finish()'s own path.
+    if (!this.active) {
+      this.sent();
+      return EMPTY;
+    }
+    // Unset or a bogus sessionID take idle()'s and finish()'s own paths.
     if (this.unsetByApp() || this.badId()) return undefined;
-    return this.engine.commitNow(this.current!);
+    const result = this.engine.commitNow(this.current!);
+    if (result !== undefined) this.headersGone = true;
+    return result;
   }
 
   idle(): boolean {

@@ -69,11 +69,7 @@ export function withSession<Data extends SessionData = SessionData, Env = unknow
     if (response === null || typeof response !== 'object' || typeof response.headers?.get !== 'function') {
       throw new TypeError('websession/fetch: the handler must return a Response');
     }
-    // Nothing to save or send: the response goes out as it is, with no further await.
-    if (!current.loaded || !engine.hasWork(current)) {
-      engine.headersSent(current);
-      return response;
-    }
+    // Committed at once, with no await, when there is nothing to do or the store and signer answer at once.
     const now = engine.commitNow(current);
     return now !== undefined ? applyToResponse(now, response) : engine.commit(current, response);
   };

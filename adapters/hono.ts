@@ -66,14 +66,9 @@ export function session<Data extends SessionData = SessionData, Bindings = unkno
     const current = engine.load(c.req.raw);
     c.set('session', current);
     await next();
-    // A handler that never used the session, or left it with nothing to save or send, costs no
-    // await here.
-    if (!current.loaded || !engine.hasWork(current)) {
-      engine.headersSent(current);
-      return;
-    }
     const res = c.res;
-    // Committed at once when the store and the signer answer at once (the memory store).
+    // Committed at once, with no await, when there is nothing to do (a handler that never used
+    // the session costs no crypto and no store call) or the store and signer answer at once.
     const now = engine.commitNow(current);
     const committed = now !== undefined ? applyToResponse(now, res) : await engine.commit(current, res);
     if (committed !== res) {

@@ -41,8 +41,9 @@ export interface ResponseHooks {
   sent?(): void;
   /**
    * `finish()` at once, for a response that ends before its headers went out: the session headers
-   * when everything could be done without an await, else undefined (nothing done) and `finish()`
-   * runs. Then the response is neither held nor delayed.
+   * when everything could be done without an await (the headers then count as sent, as after
+   * `sent()`), else undefined (nothing done) and `idle()`, then `finish()`, decide. Then the
+   * response is neither held nor delayed.
    */
   finishNow?(): CommitResult | undefined;
   /**
@@ -139,6 +140,16 @@ class HookState {
   }
 
   hold(call: Call): void {
+    // The usual `res.send()`/`res.end()`: saved and sent at once when nothing has to be awaited
+    // (nothing to do, or a store and signer that answer at once); one look at the session.
+    const now = this.state === OPEN && call.kind === 'end' ? this.hooks.finishNow?.() : undefined;
+    if (now !== undefined) {
+      this.state = HEADERS_DONE;
+      this.ended = true;
+      if (!this.res.headersSent) applyHeaders(this.res, now);
+      this.call('end', call.args);
+      return;
+    }
     if (this.state === OPEN && this.hooks.idle?.()) {
       // Fast path: nothing to add to the headers and nothing to save yet.
       this.state = HEADERS_DONE;
@@ -147,15 +158,6 @@ class HookState {
       else this.hooks.headers().catch(() => {});
       if (call.kind === 'end') this.ended = true;
       this.call(call.kind, call.args);
-      return;
-    }
-    // The usual `res.send()`/`res.end()`: saved and sent at once when the store answers at once.
-    const now = this.state === OPEN && call.kind === 'end' ? this.hooks.finishNow?.() : undefined;
-    if (now !== undefined) {
-      this.state = HEADERS_DONE;
-      this.ended = true;
-      if (!this.res.headersSent) applyHeaders(this.res, now);
-      this.call('end', call.args);
       return;
     }
     this.queue.push(call);
