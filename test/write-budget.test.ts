@@ -25,6 +25,14 @@ async function budgeted(options: Partial<SessionOptions> = {}) {
   return { store, touch, engine, cookie };
 }
 
+/** `times` reading visits of a returning visitor, `ms` apart on the fake clock. */
+async function visitsEvery(engine: ReturnType<typeof createSessionEngine>, cookie: string, times: number, ms: number) {
+  for (let i = 0; i < times; i++) {
+    vi.advanceTimersByTime(ms);
+    await visit(engine, cookie);
+  }
+}
+
 /** Loads the session of a returning visitor. */
 async function returning(engine: ReturnType<typeof createSessionEngine>, cookie: string) {
   return engine.load(new Request('https://app.test/', { headers: { cookie } })).load();
@@ -33,13 +41,9 @@ async function returning(engine: ReturnType<typeof createSessionEngine>, cookie:
 describe('touchAfter', () => {
   it('touches an unchanged session at most once per touchAfter', async () => {
     const { touch, engine, cookie } = await budgeted({ touchAfter: 60_000 });
-    for (let i = 0; i < 5; i++) {
-      vi.advanceTimersByTime(10_000);
-      await visit(engine, cookie);
-    }
+    await visitsEvery(engine, cookie, 5, 10_000);
     expect(touch).toHaveBeenCalledTimes(0);
-    vi.advanceTimersByTime(20_000);
-    await visit(engine, cookie);
+    await visitsEvery(engine, cookie, 1, 20_000);
     expect(touch).toHaveBeenCalledTimes(1);
   });
 
@@ -52,13 +56,9 @@ describe('touchAfter', () => {
 
   it('touches an unchanged session at most once a minute by default', async () => {
     const { touch, engine, cookie } = await budgeted();
-    for (let i = 0; i < 5; i++) {
-      vi.advanceTimersByTime(11_000);
-      await visit(engine, cookie);
-    }
+    await visitsEvery(engine, cookie, 5, 11_000);
     expect(touch).toHaveBeenCalledTimes(0);
-    vi.advanceTimersByTime(6_000);
-    await visit(engine, cookie);
+    await visitsEvery(engine, cookie, 1, 6_000);
     expect(touch).toHaveBeenCalledTimes(1);
   });
 
