@@ -10,6 +10,9 @@ export const MAX_COOKIE_HEADER: number = 32 * 1024;
 /** At most this many same-name cookies are tried, so duplicates cannot multiply HMAC work. */
 export const MAX_CANDIDATES: number = 4;
 
+/** Where a cookie pair ends: `;` within a line, `, ` where Fetch joined two Cookie lines. */
+const PAIR_END = /;|, /;
+
 /**
  * Returns the values of every cookie called `name`, in header order (at most
  * {@link MAX_CANDIDATES}). Names compare exactly and are never decoded; values are
@@ -20,15 +23,18 @@ export function readCookieValues(header: string | null | undefined, name: string
   const first = header.indexOf(name);
   if (first < 0) return [];
   const values: string[] = [];
-  // Fast path: the name occurs once, so the package's first-wins parse is exact.
-  if (header.indexOf(name, first + name.length) < 0) {
+  // Fast path: the name occurs once on one header line, so the package's first-wins parse is exact.
+  if (header.indexOf(name, first + name.length) < 0 && !header.includes(', ')) {
     const value = parseCookie(header)[name];
     if (value !== undefined) values.push(unquote(value));
     return values;
   }
   // Duplicates (cookie tossing, stale parent-domain cookies): keep every occurrence so the
-  // first one that verifies can win, instead of the first one listed.
-  for (const pair of header.split(';')) {
+  // first one that verifies can win, instead of the first one listed. Pairs end at `;` and at
+  // `, `: Fetch `Headers` join repeated Cookie lines with `, ` (Deno.serve over HTTP/2, whose
+  // browsers may send each cookie on its own line), which would otherwise glue the next line
+  // onto the session cookie's value and log the visitor out.
+  for (const pair of header.split(PAIR_END)) {
     if (pair.indexOf(name) < 0) continue;
     const value = parseCookie(pair)[name];
     if (value === undefined) continue;

@@ -43,6 +43,15 @@ describe('readCookieValues', () => {
     expect(readCookieValues(header, 'sid')).toEqual(expected);
   });
 
+  it.each([
+    ['the second line', `theme=dark, sid=${ENCODED}`, [VALID]],
+    ['the first line', `sid=${ENCODED}, theme=dark`, [VALID]],
+    ['the middle line of three, after pairs of its own', `a=1; b=2, sid=${ENCODED}; c=3, d=4`, [VALID]],
+    ['both lines', 'sid=first, sid=second', ['first', 'second']],
+  ])('reads the value from Cookie lines that Fetch Headers joined with ", ": on %s', (_label, header, expected) => {
+    expect(readCookieValues(header, 'sid')).toEqual(expected);
+  });
+
   it('compares names exactly, so a differently-cased cookie is a different cookie', () => {
     expect(readCookieValues(`Sid=upper; sid=lower`, 'Sid')).toEqual(['upper']);
     expect(readCookieValues(`Sid=upper; sid=lower`, 'sid')).toEqual(['lower']);

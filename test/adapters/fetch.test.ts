@@ -451,6 +451,18 @@ describe('withSession options and host calls', () => {
     await expect(fetch(request())).rejects.toThrow(TypeError);
   });
 
+  it('keeps the session when each cookie came on its own Cookie line and the host joined them with ", "', async () => {
+    const fetch = withSession(visit, { secret: SECRET });
+    const cookie = cookieOf(await fetch(request()));
+    // Deno's Headers join repeated lines with ", " (the Fetch rule; undici joins Cookie lines with
+    // "; "), which is what Deno.serve hands over for an HTTP/2 browser sending one cookie per line.
+    for (const joined of [`theme=dark, ${cookie}`, `${cookie}, theme=dark`]) {
+      const res = await fetch(request(joined));
+      expect(res.headers.getSetCookie()).toEqual([]);
+      expect(Number(await res.text())).toBeGreaterThan(1);
+    }
+  });
+
   it('works without env or ctx (plain fetch(request) callers)', async () => {
     const fetch = withSession(visit, { secret: SECRET });
     const res = await fetch(request());
