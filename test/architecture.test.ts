@@ -74,7 +74,7 @@ const NODE_ONLY_ADAPTER_VALUES: Record<string, { modules: readonly string[]; why
 };
 
 /** Adapters that must stay runtime-neutral (Workers, Deno, Bun): not even `node:*` types. */
-const RUNTIME_NEUTRAL_ADAPTERS = new Set(['adapters/fetch.ts', 'adapters/hono.ts']);
+const RUNTIME_NEUTRAL_ADAPTERS = new Set(['adapters/fetch.ts', 'adapters/hono.ts', 'adapters/engine-for.ts']);
 
 // ---------------------------------------------------------------------------------------------
 // Scanning
