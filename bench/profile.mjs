@@ -4,6 +4,7 @@
 //
 //   node bench/profile.mjs <variant> <scenario> [--duration 5] [--top 25] [--keep]
 //   e.g. node bench/profile.mjs express-websession S2
+// bench/profile-diff.mjs compares two variants' profiles per request.
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
@@ -27,7 +28,7 @@ const dir = mkdtempSync(join(tmpdir(), 'websession-prof-'));
 const server = await startServer(variant, scenario, { nodeArgs: ['--cpu-prof', '--cpu-prof-dir', dir] });
 const cookies = ['S2', 'S3'].includes(scenario) ? await loginCookies(server, 8) : undefined;
 await probe(server, scenario, cookies ?? []);
-await load(server.port, { duration: 1, connections: 10, cookies });
+const warm = await load(server.port, { duration: 1, connections: 10, cookies });
 const r = await load(server.port, { duration, connections: 10, cookies });
 await server.stop();
 await new Promise((resolve) => setTimeout(resolve, 300));
@@ -68,6 +69,8 @@ for (const [id, t] of self) {
 }
 const pct = (t) => `${((100 * t) / total).toFixed(1)}%`;
 console.log(`${VARIANTS[variant].label} ${scenario}: ${Math.round(r.rps)} req/s under --cpu-prof, ${(total / 1e6).toFixed(1)} s sampled`);
+// Every request the profile covers (warm-up and probes included), for per-request figures (bench/profile-diff.mjs).
+console.log(`requests profiled: ${warm.requests + r.requests + (cookies?.length ?? 0) + 1}`);
 console.log('\nself time');
 console.log(table(['self', 'function'], [...selfBy].sort((a, b) => b[1] - a[1]).slice(0, top).map(([k, t]) => [pct(t), k])));
 console.log('\ninclusive time, websession (dist/) functions');
