@@ -33,7 +33,9 @@ export function readCookieValues(header: string | null | undefined, name: string
   // first one that verifies can win, instead of the first one listed. Pairs end at `;` and at
   // `, `: Fetch `Headers` join repeated Cookie lines with `, ` (Deno.serve over HTTP/2, whose
   // browsers may send each cookie on its own line), which would otherwise glue the next line
-  // onto the session cookie's value and log the visitor out.
+  // onto the session cookie's value and log the visitor out. Cookie tossing: a sibling subdomain
+  // that hides `, sid=...` in another cookie's value gains no place in this list that a cookie
+  // of its own with a longer Path would not give it (`__Host-` names shut out both).
   for (const pair of header.split(PAIR_END)) {
     if (pair.indexOf(name) < 0) continue;
     const value = parseCookie(pair)[name];
