@@ -21,7 +21,7 @@
  * ```
  * @module
  */
-import { applyToResponse, type Session, type SessionData, type SessionEngine, type SessionOptions, type Store } from '../src/index.ts';
+import type { Session, SessionData, SessionEngine, SessionOptions, Store } from '../src/index.ts';
 import { engineResolver } from './engine-for.ts';
 
 /** Options of {@link withSession}: the core `SessionOptions`, with `store` optional. */
@@ -69,9 +69,7 @@ export function withSession<Data extends SessionData = SessionData, Env = unknow
     if (response === null || typeof response !== 'object' || typeof response.headers?.get !== 'function') {
       throw new TypeError('websession/fetch: the handler must return a Response');
     }
-    // Committed at once, with no await, when there is nothing to do or the store and signer answer at once.
-    const now = engine.commitNow(current);
-    return now !== undefined ? applyToResponse(now, response) : engine.commit(current, response);
+    return engine.commit(current, response);
   };
   return Object.assign(fetch, { engineFor: (env?: Env) => engineFor(env as Env) as unknown as SessionEngine });
 }

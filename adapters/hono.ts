@@ -20,7 +20,7 @@
  * @module
  */
 import type { MiddlewareHandler } from 'hono';
-import { applyToResponse, SessionError, type Session, type SessionData, type SessionEngine, type SessionOptions, type Store } from '../src/index.ts';
+import { SessionError, type Session, type SessionData, type SessionEngine, type SessionOptions, type Store } from '../src/index.ts';
 import { engineResolver } from './engine-for.ts';
 
 /** The context variables the middleware sets; read the session with `c.get('session')`. */
@@ -67,10 +67,9 @@ export function session<Data extends SessionData = SessionData, Bindings = unkno
     c.set('session', current);
     await next();
     const res = c.res;
-    // Committed at once, with no await, when there is nothing to do (a handler that never used
-    // the session costs no crypto and no store call) or the store and signer answer at once.
-    const now = engine.commitNow(current);
-    const committed = now !== undefined ? applyToResponse(now, res) : await engine.commit(current, res);
+    // A handler that never used the session costs no crypto and no store call here; with the
+    // memory store, the commit itself needs no await.
+    const committed = await engine.commit(current, res);
     if (committed !== res) {
       // The core copied a response whose headers are immutable (Response.redirect, fetch()).
       // Hono's `c.res` setter merges the old response's headers into the new one and replaces

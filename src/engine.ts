@@ -224,7 +224,11 @@ export function createSessionEngine<Data extends SessionData = SessionData>(
       s.markCookieSent();
       return EMPTY;
     }
-    const state = s.commitState();
+    return commitAtOnce(s, s.commitState());
+  };
+
+  /** The commit of `state` when the store action and the signature need no await; undefined (nothing done) otherwise. */
+  const commitAtOnce = (s: SessionHandle<Data>, state: CommitState): CommitResult | undefined => {
     const action = s.lost ? 'none' : decideCookieAction(state, policy);
     let signed = '';
     if (action === 'set') {
@@ -247,11 +251,17 @@ export function createSessionEngine<Data extends SessionData = SessionData>(
     const s = handle(session);
     let result = EMPTY;
     if (s.loaded && !s.readOnly) {
-      // One state for both decisions: computing it means serialising the data to find changes.
+      // One state for both decisions, and for both ways of committing: computing it means
+      // serialising the data to find changes. At once when the store and signer allow it.
       const state = s.commitState();
-      await s.persist(decideStoreAction(state, policy));
-      s.markCookieSent();
-      result = await headersFor(s, state);
+      const now = commitAtOnce(s, state);
+      if (now !== undefined) {
+        result = now;
+      } else {
+        await s.persist(decideStoreAction(state, policy));
+        s.markCookieSent();
+        result = await headersFor(s, state);
+      }
     } else {
       s.markCookieSent();
     }
