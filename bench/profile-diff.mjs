@@ -12,7 +12,8 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ROOT, table } from './lib/common.mjs';
+import { table } from './lib/common.mjs';
+import { selfTimeByFunction } from './lib/cpu-profile.mjs';
 
 const args = process.argv.slice(2);
 const opt = (name, fallback) => {
@@ -38,15 +39,9 @@ function profileOf(variant) {
   if (!file || !requests) throw new Error(`profile.mjs ${variant}: no profile or request count in its output:\n${out.stdout}`);
   const profile = JSON.parse(readFileSync(file, 'utf8'));
   rmSync(dirname(file), { recursive: true, force: true });
-  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
-  const perFunction = new Map();
-  for (let i = 0; i < profile.samples.length; i++) {
-    const { functionName, url, lineNumber } = byId.get(profile.samples[i]).callFrame;
-    const where = url ? `${url.replace(/^file:\/\//, '').replace(`${ROOT}/`, '')}:${lineNumber + 1}` : '';
-    const key = `${functionName || '(anonymous)'} ${where}`.trim();
-    perFunction.set(key, (perFunction.get(key) ?? 0) + (profile.timeDeltas[i] ?? 0) / requests);
-  }
-  return perFunction;
+  const perRequest = new Map();
+  for (const [key, t] of selfTimeByFunction(profile)) perRequest.set(key, t / requests);
+  return perRequest;
 }
 
 /** What kind of code a function is, by where it lives. */

@@ -7,9 +7,10 @@
 // bench/profile-diff.mjs compares two variants' profiles per request.
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
 import { VARIANTS, load, loginCookies, probe, startServer } from './http.mjs';
-import { ROOT, pinSelfToClientCore, table } from './lib/common.mjs';
+import { pinSelfToClientCore, table } from './lib/common.mjs';
+import { functionName as name, selfTimeByFunction } from './lib/cpu-profile.mjs';
 
 const [variant, scenario = 'S2'] = process.argv.slice(2).filter((a) => !a.startsWith('--') && !/^\d+$/.test(a));
 const opt = (name, fallback) => {
@@ -38,27 +39,17 @@ const profile = JSON.parse(readFileSync(join(dir, file), 'utf8'));
 if (!process.argv.includes('--keep')) rmSync(dir, { recursive: true, force: true });
 else console.log(`profile: ${join(dir, file)}`);
 
-// Self time per node from the samples, then per function; inclusive time per function (counted
-// once per stack, so recursion does not double count).
+// Self time per function; inclusive time per function (counted once per stack, so recursion does
+// not double count).
 const byId = new Map(profile.nodes.map((n) => [n.id, n]));
 const parent = new Map();
 for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+const selfBy = selfTimeByFunction(profile);
+const total = [...selfBy.values()].reduce((a, b) => a + b, 0);
 const self = new Map();
-for (let i = 0; i < profile.samples.length; i++) {
-  const dt = profile.timeDeltas[i] ?? 0;
-  self.set(profile.samples[i], (self.get(profile.samples[i]) ?? 0) + dt);
-}
-const total = [...self.values()].reduce((a, b) => a + b, 0);
-const name = (n) => {
-  const { functionName, url, lineNumber } = n.callFrame;
-  const where = url ? relative(ROOT, url.replace(/^file:\/\//, '')) : '';
-  return `${functionName || '(anonymous)'} ${where ? `${where}:${lineNumber + 1}` : ''}`.trim();
-};
-const selfBy = new Map();
+for (let i = 0; i < profile.samples.length; i++) self.set(profile.samples[i], (self.get(profile.samples[i]) ?? 0) + (profile.timeDeltas[i] ?? 0));
 const inclBy = new Map();
 for (const [id, t] of self) {
-  const n = byId.get(id);
-  selfBy.set(name(n), (selfBy.get(name(n)) ?? 0) + t);
   const seen = new Set();
   for (let cur = id; cur !== undefined; cur = parent.get(cur)) {
     const key = name(byId.get(cur));
