@@ -1,0 +1,250 @@
+// Instructions per request: each bench server runs under valgrind's callgrind, which counts the
+// machine instructions the server process executes. The count does not depend on what else the
+// machine is doing, so two builds (or two libraries) can be compared to a fraction of a percent on
+// a shared, noisy VM where req/s and CPU time move by ±10–30 % between rounds.
+//
+//   node bench/instructions.mjs [--groups express,hono,node] [--scenarios S1,S2,S3,S4]
+//                               [--variants express-bare,express-websession] [--requests 1000]
+//                               [--warmup 2000] [--jobs 2] [--repeat 1] [--json]
+//
+// Method, for each server and scenario:
+//   - the server (bench/servers/<variant>.mjs, the same ones bench/http.mjs measures over HTTP)
+//     is started under `valgrind --tool=callgrind` with V8 made deterministic (`--single-threaded`:
+//     no background compiler or GC threads; fixed hash and random seeds);
+//   - one client connection (keep-alive, requests one after another) logs in where the scenario
+//     needs a session, sends `--warmup` requests, then N more, and stops the server;
+//   - this is done twice, with N = requests and N = 3 × requests; the difference of the two totals
+//     divided by 2 × requests is the cost of one request, with start-up, log-in and warm-up
+//     cancelled out.
+// The result is instructions per request and their ratios (the inverse of a speed ratio). It is
+// not a time: cache misses, branch mispredictions and system-call latency are not in it, and the
+// loopback client runs outside valgrind. Use it to compare builds and to see where a gap comes
+// from; bench/http.mjs stays the measure for the issue's req/s targets.
+//
+// Under valgrind a request runs about 50 times slower: --requests 1000 takes about a minute and a
+// half per server and scenario, two at a time with --jobs 2 (counts do not depend on load).
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import { join } from 'node:path';
+import { SCENARIO_TEXT, VARIANTS } from './http.mjs';
+import { BENCH_DIR, JSON_MARK, ROOT, fmtInt, fmtRatio, isMain, table } from './lib/common.mjs';
+
+/** The V8 flags that make a run repeatable: no background threads, fixed seeds. */
+const DETERMINISTIC = ['--single-threaded', '--hash-seed=1', '--random-seed=1', '--initial-old-space-size=512', '--predictable-gc-schedule'];
+const COOKIE_POOL = 8;
+
+export function valgrindMissing() {
+  try {
+    const out = execFileSync('valgrind', ['--version'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    return /valgrind-\d/.test(out) ? undefined : 'valgrind --version printed nothing recognisable';
+  } catch (error) {
+    return `valgrind not found (${error.code ?? error.message})`;
+  }
+}
+
+/** Starts `variant` for `scenario` under callgrind; resolves { port, done } once it listens. */
+function startCounted(variant, scenario, outFile) {
+  const file = join(BENCH_DIR, 'servers', `${variant}.mjs`);
+  const args = ['--tool=callgrind', `--callgrind-out-file=${outFile}`, '--smc-check=all-non-file', process.execPath, ...DETERMINISTIC, file, scenario];
+  const child = spawn('valgrind', args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d) => {
+    stderr = (stderr + d).slice(-20_000);
+  });
+  const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  return new Promise((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`${variant} ${scenario}: no port within 120 s under valgrind\n${stderr}`));
+    }, 120_000);
+    child.stdout.on('data', function onData(d) {
+      out += d;
+      const nl = out.indexOf('\n');
+      if (nl < 0) return;
+      child.stdout.off('data', onData);
+      child.stdout.resume();
+      clearTimeout(timer);
+      const { port } = JSON.parse(out.slice(0, nl));
+      const stop = async () => {
+        child.kill('SIGTERM');
+        const { code, signal } = await exited;
+        if (code !== 0) throw new Error(`${variant} ${scenario}: server under valgrind ended with ${code ?? signal}\n${stderr}`);
+        return totalInstructions(outFile);
+      };
+      resolve({ port, stop });
+    });
+    exited.then(({ code }) => {
+      clearTimeout(timer);
+      reject(new Error(`${variant} ${scenario}: exited with ${code} before listening\n${stderr}`));
+    });
+  });
+}
+
+/** The `summary:` (or `totals:`) line of a callgrind output file: instructions executed. */
+function totalInstructions(outFile) {
+  const text = readFileSync(outFile, 'utf8');
+  const line = text.split('\n').find((l) => l.startsWith('summary:') || l.startsWith('totals:'));
+  if (!line) throw new Error(`${outFile}: no summary line`);
+  return Number(line.split(/\s+/)[1]);
+}
+
+/** One sequential client on one keep-alive connection. */
+function client(port) {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  const get = (path, cookie) =>
+    new Promise((resolve, reject) => {
+      const req = http.get({ host: '127.0.0.1', port, path, agent, headers: cookie ? { cookie } : {} }, (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (d) => (body += d));
+        res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body }));
+      });
+      req.on('error', reject);
+      req.setTimeout(60_000, () => req.destroy(new Error(`GET ${path} timed out under valgrind`)));
+    });
+  return { get, close: () => agent.destroy() };
+}
+
+async function cookiesFor(c, variant, scenario) {
+  if (!['S2', 'S3'].includes(scenario)) return [undefined];
+  if (VARIANTS[variant].role === 'bare') {
+    // The same shape as a signed cookie, so the request bytes match the other variants'.
+    return Array.from({ length: COOKIE_POOL }, (_, i) => `sid=s%3A${'x'.repeat(43)}.${'y'.repeat(38)}${String(i).padStart(5, '0')}`);
+  }
+  const cookies = [];
+  for (let i = 0; i < COOKIE_POOL; i++) {
+    const res = await c.get('/login');
+    const cookie = res.headers['set-cookie']?.[0]?.split(';', 1)[0];
+    if (res.status !== 200 || !cookie) throw new Error(`${variant}: /login gave ${res.status} without a session cookie`);
+    cookies.push(cookie);
+  }
+  return cookies;
+}
+
+/** Total instructions of one server run: log-in, `warmup` requests, then `n`. */
+async function countRun(variant, scenario, warmup, n, dir, tag) {
+  const outFile = join(dir, `${variant}-${scenario}-${n}${tag}.out`);
+  const server = await startCounted(variant, scenario, outFile);
+  const c = client(server.port);
+  try {
+    const cookies = await cookiesFor(c, variant, scenario);
+    let i = 0;
+    const one = async () => {
+      const res = await c.get('/', cookies[i++ % cookies.length]);
+      if (res.status !== 200) throw new Error(`${variant} ${scenario}: status ${res.status}`);
+      return res;
+    };
+    const first = await one();
+    if (scenario === 'S2' && first.body !== 'hi alice') throw new Error(`${variant} S2: expected "hi alice", got ${JSON.stringify(first.body)}`);
+    for (let k = 1; k < warmup; k++) await one();
+    for (let k = 0; k < n; k++) await one();
+  } finally {
+    c.close();
+  }
+  return server.stop();
+}
+
+/** Instructions per request of `variant` in `scenario` (two runs, the difference). */
+export async function perRequest(variant, scenario, { requests, warmup, dir, tag = '' }) {
+  const [small, large] = await Promise.all([countRun(variant, scenario, warmup, requests, dir, tag), countRun(variant, scenario, warmup, 3 * requests, dir, tag)]);
+  return (large - small) / (2 * requests);
+}
+
+function parseArgs(argv) {
+  const o = { groups: ['express', 'hono', 'node'], scenarios: ['S1', 'S2', 'S3', 'S4'], requests: 1000, warmup: 2000, jobs: 1, repeat: 1, json: false };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const next = () => argv[++i];
+    if (a === '--groups') o.groups = next().split(',');
+    else if (a === '--scenarios') o.scenarios = next().toUpperCase().split(',');
+    else if (a === '--variants') o.variants = next().split(',');
+    else if (a === '--requests') o.requests = Number(next());
+    else if (a === '--warmup') o.warmup = Number(next());
+    else if (a === '--jobs') o.jobs = Number(next());
+    else if (a === '--repeat') o.repeat = Number(next());
+    else if (a === '--json') o.json = true;
+    else if (a === '--keep') o.keep = next();
+    else throw new Error(`unknown argument ${a}`);
+  }
+  for (const s of o.scenarios) if (!['S1', 'S2', 'S3', 'S4'].includes(s)) throw new Error(`--scenarios: ${s} is not one of S1, S2, S3, S4`);
+  return o;
+}
+
+/** Runs every (variant, scenario) pair; returns { [scenario]: { [variant]: [per-request counts] } }. */
+export async function runInstructions(options) {
+  const o = { ...parseArgs([]), ...options };
+  const dir = o.keep ?? mkdtempSync(join(os.tmpdir(), 'ws-callgrind-'));
+  const jobs = [];
+  for (const scenario of o.scenarios) {
+    for (const [variant, { group, role }] of Object.entries(VARIANTS)) {
+      if (!o.groups.includes(group)) continue;
+      if (o.variants && !o.variants.includes(variant)) continue;
+      // The floor servers answer S1 too: one middleware that finds no session (the floor of S1).
+      if (role === 'floor' && scenario !== 'S1' && scenario !== 'S2') continue;
+      if (!existsSync(join(BENCH_DIR, 'servers', `${variant}.mjs`))) continue;
+      for (let r = 0; r < o.repeat; r++) jobs.push({ variant, scenario, tag: o.repeat > 1 ? `-${r}` : '' });
+    }
+  }
+  const results = {};
+  // Each job runs two servers at once (small and large count), so `jobs` of them use 2 × jobs cores.
+  const parallel = Math.max(1, Math.floor(o.jobs));
+  let next = 0;
+  const worker = async () => {
+    while (next < jobs.length) {
+      const { variant, scenario, tag } = jobs[next++];
+      const t0 = Date.now();
+      const value = await perRequest(variant, scenario, { requests: o.requests, warmup: o.warmup, dir, tag });
+      ((results[scenario] ??= {})[variant] ??= []).push(value);
+      process.stderr.write(`[instructions] ${scenario} ${variant}: ${fmtInt(value)} per request (${((Date.now() - t0) / 1000).toFixed(0)} s)\n`);
+    }
+  };
+  try {
+    await Promise.all(Array.from({ length: parallel }, worker));
+  } finally {
+    if (!o.keep) rmSync(dir, { recursive: true, force: true });
+  }
+  return results;
+}
+
+const ROLE_ORDER = { bare: 0, floor: 1, peer: 2, ours: 3 };
+
+/** Table rows: per-request instructions, and each row's speed relative to the group's bare server and to websession. */
+export function instructionRows(results) {
+  const rows = [];
+  for (const [scenario, byVariant] of Object.entries(results)) {
+    const mean = (v) => byVariant[v].reduce((a, b) => a + b, 0) / byVariant[v].length;
+    const variants = Object.keys(byVariant).sort((a, b) => VARIANTS[a].group.localeCompare(VARIANTS[b].group) || ROLE_ORDER[VARIANTS[a].role] - ROLE_ORDER[VARIANTS[b].role]);
+    for (const v of variants) {
+      const { group, label, role } = VARIANTS[v];
+      const bare = variants.find((x) => VARIANTS[x].group === group && VARIANTS[x].role === 'bare');
+      const ours = variants.find((x) => VARIANTS[x].group === group && VARIANTS[x].role === 'ours');
+      const spread = byVariant[v].length > 1 ? `±${fmtInt((Math.max(...byVariant[v]) - Math.min(...byVariant[v])) / 2)}` : '';
+      rows.push([
+        scenario,
+        label,
+        fmtInt(mean(v)),
+        spread,
+        bare && v !== bare ? fmtRatio(mean(bare) / mean(v)) : '',
+        ours && v !== ours && role !== 'bare' ? fmtRatio(mean(v) / mean(ours)) : '',
+      ]);
+    }
+  }
+  return rows;
+}
+
+if (isMain(import.meta.url)) {
+  const o = parseArgs(process.argv.slice(2));
+  const missing = valgrindMissing();
+  if (missing) {
+    console.error(`bench/instructions.mjs needs valgrind: ${missing}`);
+    process.exit(2);
+  }
+  const results = await runInstructions(o);
+  if (o.json) console.log(JSON_MARK + JSON.stringify(results));
+  console.log(`instructions per request under callgrind (N = ${o.requests} and ${3 * o.requests} after ${o.warmup} warm-up requests), Node ${process.version}`);
+  for (const s of o.scenarios) console.log(`  ${s}: ${SCENARIO_TEXT[s]}`);
+  console.log(table(['scenario', 'server', 'instructions/request', 'spread', 'speed vs bare', 'websession speed vs it'], instructionRows(results)));
+}
