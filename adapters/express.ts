@@ -425,6 +425,9 @@ const facadeHandler: ProxyHandler<RequestSession> = {
     if (key === 'cookie') return t.session.cookie;
     if (key === 'req') return t.req;
     if (hasOwn.call(methods, key)) return methods[key as keyof typeof methods];
+    // A value read without `data`: a primitive needs no copy of the data to find changes later.
+    const value = t.engine.readNow(t.session, key);
+    if (value !== undefined) return value;
     const d = t.data;
     if (!(key in d) && key in Object.prototype) return (Object.prototype as Record<string, unknown>)[key];
     return d[key];

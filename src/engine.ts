@@ -34,6 +34,12 @@ export interface SessionEngine<Data extends SessionData = SessionData> {
    * synchronously (the memory store). Returns whether it is loaded.
    */
   loadNow(session: Session<Data>): boolean;
+  /**
+   * One data value of a loaded session, synchronously (`session.get()` without the promise); throws
+   * `SessionError('ERR_STATE')` before load. Cheaper than reading through `session.data` for a
+   * primitive value: no copy of the data is kept to find changes at commit.
+   */
+  readNow<K extends keyof Data & string>(session: Session<Data>, key: K): Data[K] | undefined;
   /** Runs the end-of-request store action (save or touch) for a session; throws `SessionError` on store failure. */
   persist(session: Session<Data>): Promise<void>;
   /** Whether committing this session would write the store or send a cookie now; synchronous, so hosts can skip the commit. */
@@ -281,6 +287,7 @@ export function createSessionEngine<Data extends SessionData = SessionData>(
       if (s.loaded && !s.readOnly && !s.destroyed && !s.deliverable) emit({ type: 'skip-undeliverable' });
     },
     loadNow: (session) => handle(session).loadSync(),
+    readNow: (session, key) => handle(session).valueNow(key),
     commitNow,
     commit,
     async listSessions(userKey) {

@@ -418,6 +418,16 @@ export class SessionHandle<Data extends SessionData = SessionData> implements Se
 
   async get<K extends keyof Data & string>(key: K): Promise<Data[K] | undefined> {
     if (!this.#loaded) await this.load();
+    return this.valueNow(key);
+  }
+
+  /**
+   * Engine hook: one value of a loaded session, without an await. A primitive is handed out
+   * without the snapshot that `data` takes (it cannot be changed in place); an object is
+   * snapshotted first, as through `data`. @internal
+   */
+  valueNow<K extends keyof Data & string>(key: K): Data[K] | undefined {
+    this.#need('data');
     const value = this.#data[key];
     // An object handed out may be mutated in place: compare at commit.
     if (value !== null && typeof value === 'object') this.#snap();

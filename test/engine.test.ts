@@ -401,6 +401,29 @@ describe('createSessionEngine', () => {
       expect(first.data.n).toBe(2);
     });
 
+    it('reads one value synchronously with readNow, refuses before load, and still saves an object changed in place', async () => {
+      const { engine, store } = setup();
+      const existing = await visit(engine, undefined, async (s) => {
+        await s.set('n', 1);
+        await s.set('list', [1]);
+      });
+      const early = engine.load(request(existing.cookie));
+      expect(() => engine.readNow(early, 'n')).toThrow(expect.objectContaining({ code: 'ERR_STATE' }));
+      await early.load();
+      expect(engine.readNow(early, 'n')).toBe(1);
+      expect(engine.readNow(early, 'missing')).toBeUndefined();
+      const set = vi.spyOn(store, 'set');
+      // Only plain values read: nothing to save.
+      await engine.commit(early, new Response('ok'));
+      expect(set).not.toHaveBeenCalled();
+      const next = engine.load(request(existing.cookie));
+      await next.load();
+      (engine.readNow(next, 'list') as number[]).push(2);
+      await engine.commit(next, new Response('ok'));
+      expect(set).toHaveBeenCalledTimes(1);
+      expect(await engine.load(request(existing.cookie)).get('list')).toEqual([1, 2]);
+    });
+
     it('goes the whole way for a verified cookie whose record is gone or expired: reason, clean-up and a fresh session', async () => {
       const { engine, store } = setup();
       const existing = await visit(engine, undefined, async (s) => s.set('n', 1));

@@ -432,6 +432,44 @@ describe.each(flavours)('websession/express on %s', (_label, makeApp) => {
     expect((await client.request('/read')).text_).toMatch(/^views none/);
   });
 
+  it('saves an object changed in place through req.session, also after a plain value was read first', async () => {
+    const store = createMemoryStore({ sweepInterval: 0 });
+    const saves: string[] = [];
+    const a = app({ store, onEvent: (e) => e.type === 'save' && saves.push(e.type) });
+    a.get('/cart/new', (req: AnyReq & express5.Request, res) => {
+      req.session!.user = 'alice';
+      req.session!.cart = { items: ['apple'] };
+      res.send('ok');
+    });
+    a.get('/cart/add', (req: AnyReq & express5.Request, res) => {
+      // A primitive first (no copy of the data is taken for it), then an object changed in place.
+      const user = req.session!.user;
+      (req.session!.cart as { items: string[] }).items.push(String(req.query.item));
+      res.send(`${user} ${(req.session!.cart as { items: string[] }).items.length}`);
+    });
+    a.get('/cart', (req: AnyReq & express5.Request, res) => {
+      res.send((req.session!.cart as { items: string[] }).items.join(','));
+    });
+    const client = await serve(a);
+    await client.request('/cart/new');
+    expect((await client.request('/cart/add?item=pear')).text_).toBe('alice 2');
+    expect((await client.request('/cart/add?item=plum')).text_).toBe('alice 3');
+    expect((await client.request('/cart')).text_).toBe('apple,pear,plum');
+    // One save per request that changed something; none for the read-only request.
+    expect(saves).toHaveLength(3);
+  });
+
+  it('writes nothing back for a route that only reads plain values', async () => {
+    const store = createMemoryStore({ sweepInterval: 0 });
+    const events: string[] = [];
+    const client = await serve(app({ store, onEvent: (e) => events.push(e.type) }));
+    await client.request('/views');
+    events.length = 0;
+    expect((await client.request('/read')).text_).toMatch(/^views 1 id /);
+    expect((await client.request('/read')).text_).toMatch(/^views 1 id /);
+    expect(events.filter((e) => e === 'save')).toEqual([]);
+  });
+
   it('throws at construction for express-session option mistakes', () => {
     expect(() => session({ secret: SECRET, genid: 'x' as never })).toThrow(TypeError);
     expect(() => session({ secret: SECRET, unset: 'bogus' as never })).toThrow(TypeError);
