@@ -1,28 +1,40 @@
 // Instructions per request: each bench server runs under valgrind's callgrind, which counts the
 // machine instructions the server process executes. The count does not depend on what else the
-// machine is doing, so two builds (or two libraries) can be compared to a fraction of a percent on
-// a shared, noisy VM where req/s and CPU time move by ±10–30 % between rounds.
+// machine is doing: two runs of one build agree to within about 0.5 %, where req/s and CPU time
+// move by ±10–30 % between rounds on this shared VM. So two builds, or two libraries, can be
+// compared to within a few hundred instructions per request.
 //
 //   node bench/instructions.mjs [--groups express,hono,node] [--scenarios S1,S2,S3,S4]
 //                               [--variants express-bare,express-websession] [--requests 1000]
-//                               [--warmup 2000] [--jobs 2] [--repeat 1] [--json]
+//                               [--warmup 10000] [--jobs 2] [--repeat 1] [--keep DIR] [--json]
 //
 // Method, for each server and scenario:
 //   - the server (bench/servers/<variant>.mjs, the same ones bench/http.mjs measures over HTTP)
-//     is started under `valgrind --tool=callgrind` with V8 made deterministic (`--single-threaded`:
-//     no background compiler or GC threads; fixed hash and random seeds);
+//     is started under `valgrind --tool=callgrind` with V8 made repeatable: `--single-threaded`
+//     (no background compiler or GC threads), fixed hash and random seeds,
+//     `--predictable-gc-schedule` (heap sizes that do not follow the clock), and an old generation
+//     large enough that no full GC falls inside a run (one full GC moved a result by 10 %);
 //   - one client connection (keep-alive, requests one after another) logs in where the scenario
-//     needs a session, sends `--warmup` requests, then N more, and stops the server;
+//     needs a session, sends `--warmup` requests, then N more, and stops the server. The warm-up
+//     is long because V8 keeps optimising for about 9,000 requests (`--trace-opt`); with 3,000,
+//     a third of the instructions counted for Hono S1 were the optimising compiler's;
 //   - this is done twice, with N = requests and N = 3 × requests; the difference of the two totals
 //     divided by 2 × requests is the cost of one request, with start-up, log-in and warm-up
 //     cancelled out.
+// The garbage collector is counted apart (from `callgrind_annotate`'s per-function counts): it
+// runs in whole scavenges, each worth many requests, so a run holds a whole number of them and a
+// server that allocates a little more can show zero or two. The ratios use the counts without GC.
+// The floor servers are measured in S1 too: there they are one middleware that finds no session.
 // The result is instructions per request and their ratios (the inverse of a speed ratio). It is
-// not a time: cache misses, branch mispredictions and system-call latency are not in it, and the
-// loopback client runs outside valgrind. Use it to compare builds and to see where a gap comes
-// from; bench/http.mjs stays the measure for the issue's req/s targets.
+// not a time: cache misses, branch mispredictions and the kernel's side of system calls are not
+// in it, and the loopback client runs outside valgrind. Use it to compare builds and to see where
+// a gap comes from; bench/http.mjs stays the measure for the issue's req/s targets.
+// `--keep DIR` keeps the callgrind files: `callgrind_annotate DIR/<file>` then lists the
+// functions of Node and V8 by name (JavaScript compiled by V8 shows as addresses).
 //
-// Under valgrind a request runs about 50 times slower: --requests 1000 takes about a minute and a
-// half per server and scenario, two at a time with --jobs 2 (counts do not depend on load).
+// Under valgrind a request runs 20–60 times slower: one server and scenario takes one to three
+// minutes with the defaults; `--jobs 2` runs two at a time (four valgrind processes: counts do
+// not depend on load).
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
@@ -83,12 +95,31 @@ function startCounted(variant, scenario, outFile) {
   });
 }
 
-/** The `summary:` (or `totals:`) line of a callgrind output file: instructions executed. */
+/** V8's garbage collector, by function name (scavenges, marking, sweeping, evacuation, heap bookkeeping). */
+const GC_FUNCTIONS = /Scaveng|Evacuat|Pretenuring|SemiSpace|NewSpace|IterateObjectCache|BodyDescriptor|Marking|MarkCompact|Sweeper|v8::internal::Heap::|MemoryChunk|RememberedSet|SlotSet|GlobalHandles|heap::base::/;
+
+/**
+ * Instructions executed (the `summary:` line) and, from `callgrind_annotate`'s per-function self
+ * counts, those of the garbage collector. GC comes in whole scavenges, so a window of a few
+ * thousand requests holds a whole number of them: the GC share is reported apart.
+ */
 function totalInstructions(outFile) {
   const text = readFileSync(outFile, 'utf8');
   const line = text.split('\n').find((l) => l.startsWith('summary:') || l.startsWith('totals:'));
   if (!line) throw new Error(`${outFile}: no summary line`);
-  return Number(line.split(/\s+/)[1]);
+  const total = Number(line.split(/\s+/)[1]);
+  let gc = Number.NaN;
+  try {
+    const listing = execFileSync('callgrind_annotate', ['--threshold=100', outFile], { encoding: 'utf8', maxBuffer: 256 * 1024 * 1024, stdio: ['ignore', 'pipe', 'ignore'] });
+    gc = 0;
+    for (const row of listing.split('\n')) {
+      const m = /^\s*([\d,]+)\s+\([\s\d.]+%\)\s+(.*)$/.exec(row);
+      if (m && !m[2].includes('PROGRAM TOTALS') && GC_FUNCTIONS.test(m[2])) gc += Number(m[1].replaceAll(',', ''));
+    }
+  } catch {
+    // callgrind_annotate (valgrind's own Perl script) missing: totals only.
+  }
+  return { total, gc };
 }
 
 /** One sequential client on one keep-alive connection. */
@@ -147,14 +178,14 @@ async function countRun(variant, scenario, warmup, n, dir, tag) {
   return server.stop();
 }
 
-/** Instructions per request of `variant` in `scenario` (two runs, the difference). */
+/** Instructions per request of `variant` in `scenario` (two runs, the difference): `{ total, gc }`. */
 export async function perRequest(variant, scenario, { requests, warmup, dir, tag = '' }) {
   const [small, large] = await Promise.all([countRun(variant, scenario, warmup, requests, dir, tag), countRun(variant, scenario, warmup, 3 * requests, dir, tag)]);
-  return (large - small) / (2 * requests);
+  return { total: (large.total - small.total) / (2 * requests), gc: (large.gc - small.gc) / (2 * requests) };
 }
 
 function parseArgs(argv) {
-  const o = { groups: ['express', 'hono', 'node'], scenarios: ['S1', 'S2', 'S3', 'S4'], requests: 1000, warmup: 2000, jobs: 1, repeat: 1, json: false };
+  const o = { groups: ['express', 'hono', 'node'], scenarios: ['S1', 'S2', 'S3', 'S4'], requests: 1000, warmup: 10000, jobs: 1, repeat: 1, json: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const next = () => argv[++i];
@@ -198,7 +229,7 @@ export async function runInstructions(options) {
       const t0 = Date.now();
       const value = await perRequest(variant, scenario, { requests: o.requests, warmup: o.warmup, dir, tag });
       ((results[scenario] ??= {})[variant] ??= []).push(value);
-      process.stderr.write(`[instructions] ${scenario} ${variant}: ${fmtInt(value)} per request (${((Date.now() - t0) / 1000).toFixed(0)} s)\n`);
+      process.stderr.write(`[instructions] ${scenario} ${variant}: ${fmtInt(value.total)} per request, ${fmtInt(value.gc)} of them GC (${((Date.now() - t0) / 1000).toFixed(0)} s)\n`);
     }
   };
   try {
@@ -211,22 +242,32 @@ export async function runInstructions(options) {
 
 const ROLE_ORDER = { bare: 0, floor: 1, peer: 2, ours: 3 };
 
-/** Table rows: per-request instructions, and each row's speed relative to the group's bare server and to websession. */
+/**
+ * Table rows: per-request instructions with and without GC, and each row's speed relative to the
+ * group's bare server and to websession, from the counts without GC (which do not jump with the
+ * number of whole scavenges that fall inside a run).
+ */
 export function instructionRows(results) {
   const rows = [];
   for (const [scenario, byVariant] of Object.entries(results)) {
-    const mean = (v) => byVariant[v].reduce((a, b) => a + b, 0) / byVariant[v].length;
+    const avg = (values) => values.reduce((a, b) => a + b, 0) / values.length;
+    const all = (v) => avg(byVariant[v].map((x) => x.total));
+    const gc = (v) => avg(byVariant[v].map((x) => x.gc));
+    const mean = (v) => all(v) - (Number.isFinite(gc(v)) ? gc(v) : 0);
     const variants = Object.keys(byVariant).sort((a, b) => VARIANTS[a].group.localeCompare(VARIANTS[b].group) || ROLE_ORDER[VARIANTS[a].role] - ROLE_ORDER[VARIANTS[b].role]);
     for (const v of variants) {
       const { group, label, role } = VARIANTS[v];
       const bare = variants.find((x) => VARIANTS[x].group === group && VARIANTS[x].role === 'bare');
       const ours = variants.find((x) => VARIANTS[x].group === group && VARIANTS[x].role === 'ours');
-      const spread = byVariant[v].length > 1 ? `±${fmtInt((Math.max(...byVariant[v]) - Math.min(...byVariant[v])) / 2)}` : '';
+      const totals = byVariant[v].map((x) => x.total);
+      const spread = totals.length > 1 ? `±${fmtInt((Math.max(...totals) - Math.min(...totals)) / 2)}` : '';
       rows.push([
         scenario,
         label,
-        fmtInt(mean(v)),
+        fmtInt(all(v)),
         spread,
+        fmtInt(gc(v)),
+        fmtInt(mean(v)),
         bare && v !== bare ? fmtRatio(mean(bare) / mean(v)) : '',
         ours && v !== ours && role !== 'bare' ? fmtRatio(mean(v) / mean(ours)) : '',
       ]);
@@ -246,5 +287,5 @@ if (isMain(import.meta.url)) {
   if (o.json) console.log(JSON_MARK + JSON.stringify(results));
   console.log(`instructions per request under callgrind (N = ${o.requests} and ${3 * o.requests} after ${o.warmup} warm-up requests), Node ${process.version}`);
   for (const s of o.scenarios) console.log(`  ${s}: ${SCENARIO_TEXT[s]}`);
-  console.log(table(['scenario', 'server', 'instructions/request', 'spread', 'speed vs bare', 'websession speed vs it'], instructionRows(results)));
+  console.log(table(['scenario', 'server', 'instructions/request', 'spread', 'of them GC', 'without GC', 'speed vs bare (without GC)', 'websession speed vs it (without GC)'], instructionRows(results)));
 }
