@@ -1,8 +1,9 @@
 // Instructions per request: each bench server runs under valgrind's callgrind, which counts the
-// machine instructions the server process executes. The count does not depend on what else the
-// machine is doing: two runs of one build agree to within about 0.5 %, where req/s and CPU time
-// move by ±10–30 % between rounds on this shared VM. So two builds, or two libraries, can be
-// compared to within a few hundred instructions per request.
+// machine instructions the server process executes. The count depends far less on what else the
+// machine is doing: two runs of one build made side by side agree to within 0.7 %, where req/s
+// and CPU time move by ±10–30 % between rounds on this shared VM. So two builds, or two libraries,
+// can be compared to about 1 %. Runs made at different times differ more (up to 3 % seen): timers
+// that follow the clock fire more often per request when the machine is slower.
 //
 //   node bench/instructions.mjs [--groups express,hono,node] [--scenarios S1,S2,S3,S4]
 //                               [--variants express-bare,express-websession] [--requests 1000]
