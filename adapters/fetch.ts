@@ -69,11 +69,6 @@ export function withSession<Data extends SessionData = SessionData, Env = unknow
     if (response === null || typeof response !== 'object' || typeof response.headers?.get !== 'function') {
       throw new TypeError('websession/fetch: the handler must return a Response');
     }
-    if (!current.loaded) {
-      // A handler that never used the session: nothing to save or send, and no await for it.
-      engine.headersSent(current);
-      return response;
-    }
     return engine.commit(current, response);
   };
   return Object.assign(fetch, { engineFor: (env?: Env) => engineFor(env as Env) as unknown as SessionEngine });

@@ -66,13 +66,9 @@ export function session<Data extends SessionData = SessionData, Bindings = unkno
     const current = engine.load(c.req.raw);
     c.set('session', current);
     await next();
-    if (!current.loaded) {
-      // A handler that never used the session: nothing to save or send, and no await for it.
-      engine.headersSent(current);
-      return;
-    }
     const res = c.res;
-    // With the memory store, the commit itself needs no await.
+    // A handler that never used the session costs no crypto and no store call here; with the
+    // memory store, the commit itself needs no asynchronous step.
     const committed = await engine.commit(current, res);
     if (committed !== res) {
       // The core copied a response whose headers are immutable (Response.redirect, fetch()).

@@ -251,25 +251,32 @@ export function createSessionEngine<Data extends SessionData = SessionData>(
     return cookieResult(s, state, action, signed);
   };
 
-  async function commit(session: Session<Data>): Promise<CommitResult>;
-  async function commit(session: Session<Data>, response: Response): Promise<Response>;
-  async function commit(session: Session<Data>, response?: Response): Promise<CommitResult | Response> {
-    const s = handle(session);
-    let result = EMPTY;
-    if (s.loaded && !s.readOnly) {
-      // One state for both decisions, and for both ways of committing: computing it means
-      // serialising the data to find changes. At once when the store and signer allow it.
-      const state = s.commitState();
-      const now = commitAtOnce(s, state);
-      if (now !== undefined) {
-        result = now;
-      } else {
-        await s.persist(decideStoreAction(state, policy));
-        s.markCookieSent();
-        result = await headersFor(s, state);
-      }
-    } else {
+  function commit(session: Session<Data>): Promise<CommitResult>;
+  function commit(session: Session<Data>, response: Response): Promise<Response>;
+  function commit(session: Session<Data>, response?: Response): Promise<CommitResult | Response> {
+    let s: SessionHandle<Data>;
+    try {
+      s = handle(session);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    if (!s.loaded || s.readOnly) {
+      // Nothing to save or send (a route that never used the session): no async step for it.
       s.markCookieSent();
+      return Promise.resolve(response ?? EMPTY);
+    }
+    return commitLoaded(s, response);
+  }
+
+  async function commitLoaded(s: SessionHandle<Data>, response: Response | undefined): Promise<CommitResult | Response> {
+    // One state for both decisions, and for both ways of committing: computing it means
+    // serialising the data to find changes. At once when the store and signer allow it.
+    const state = s.commitState();
+    let result = commitAtOnce(s, state);
+    if (result === undefined) {
+      await s.persist(decideStoreAction(state, policy));
+      s.markCookieSent();
+      result = await headersFor(s, state);
     }
     return response ? applyToResponse(result, response) : result;
   }
