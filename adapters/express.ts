@@ -37,7 +37,7 @@ import {
   type Store,
 } from '../src/index.ts';
 import { nodeHmac } from './node-hmac.ts';
-import { hookResponse, hooksOfRequest, stateSlotOn, topPrototype, type ResponseHooks } from './node-response.ts';
+import { hookResponse, hooksOfRequest, topPrototype, type ResponseHooks } from './node-response.ts';
 
 /** express-session's options, plus websession's optional extras. */
 export interface ExpressSessionOptions {
@@ -372,7 +372,6 @@ function accessorsFor(req: object): boolean {
     if (hasOwn.call(top, 'session') || hasOwn.call(top, 'sessionID') || hasOwn.call(top, 'sessionStore')) return false;
     Object.defineProperties(top, requestAccessors);
   }
-  stateSlotOn(top);
   withAccessors.add(first);
   return true;
 }

@@ -361,15 +361,6 @@ export function topPrototype(object: object): object | undefined {
   return top;
 }
 
-/**
- * Gives a request prototype an empty state slot, so that looking for the state of a request
- * without one stops there instead of searching the whole prototype chain. On Node 20 and 22 each
- * step of that search is a slow lookup, because Express gives every request its own hidden class.
- */
-export function stateSlotOn(proto: object): void {
-  if (!Object.prototype.hasOwnProperty.call(proto, STATE)) Object.defineProperty(proto, STATE, { value: undefined, writable: true, configurable: true, enumerable: false });
-}
-
 /** The hooks installed on the response to `req`, when {@link hookResponse} was asked to remember them. */
 export function hooksOfRequest(req: object): ResponseHooks | undefined {
   return (req as Carrier)[STATE]?.hooks;
