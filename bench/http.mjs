@@ -59,9 +59,10 @@ export const CLIENT_BOUND = 0.8;
 // ---------------------------------------------------------------------------------------------
 
 /** Starts `bench/servers/<variant>.mjs <scenario>` (pinned to the server core) and waits for its port. */
-export function startServer(variant, scenario, { timeoutMs = 20_000, nodeArgs = [] } = {}) {
+export function startServer(variant, scenario, { timeoutMs = 20_000, nodeArgs = [], launch, stopGraceMs = 2000 } = {}) {
   const file = join(BENCH_DIR, 'servers', `${variant}.mjs`);
-  const child = spawnNode(file, [scenario], { nodeArgs, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
+  // `launch(file, scenario)` starts the server another way (bench/instructions.mjs: under valgrind).
+  const child = launch ? launch(file, scenario) : spawnNode(file, [scenario], { nodeArgs, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
   let stderr = '';
   child.stderr.on('data', (d) => {
     stderr += d;
@@ -89,7 +90,7 @@ export function startServer(variant, scenario, { timeoutMs = 20_000, nodeArgs = 
           child,
           stderr: () => stderr,
           stats: () => requestStats(child),
-          stop: () => stopChild(child),
+          stop: () => stopChild(child, stopGraceMs),
         });
       } catch (error) {
         reject(new Error(`${variant} ${scenario}: bad start line ${out.slice(0, nl)}: ${error.message}\n${stderr}`));
@@ -117,12 +118,13 @@ function requestStats(child) {
   });
 }
 
-function stopChild(child) {
+/** SIGTERM, then SIGKILL after `graceMs`; resolves once the child has exited. */
+function stopChild(child, graceMs) {
   return new Promise((resolve) => {
     if (child.exitCode !== null || child.signalCode !== null) return resolve();
     child.once('exit', () => resolve());
     child.kill('SIGTERM');
-    setTimeout(() => child.kill('SIGKILL'), 2000).unref();
+    setTimeout(() => child.kill('SIGKILL'), graceMs).unref();
   });
 }
 

@@ -41,7 +41,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import { join } from 'node:path';
-import { SCENARIO_TEXT, VARIANTS } from './http.mjs';
+import { SCENARIO_TEXT, VARIANTS, loginCookies, startServer } from './http.mjs';
 import { BENCH_DIR, JSON_MARK, ROOT, fmtInt, fmtRatio, isMain, table } from './lib/common.mjs';
 
 /** The V8 flags that make a run repeatable: no background threads, fixed seeds. */
@@ -57,43 +57,22 @@ export function valgrindMissing() {
   }
 }
 
-/** Starts `variant` for `scenario` under callgrind; resolves { port, done } once it listens. */
-function startCounted(variant, scenario, outFile) {
-  const file = join(BENCH_DIR, 'servers', `${variant}.mjs`);
-  const args = ['--tool=callgrind', `--callgrind-out-file=${outFile}`, '--smc-check=all-non-file', process.execPath, ...DETERMINISTIC, file, scenario];
-  const child = spawn('valgrind', args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stderr = '';
-  child.stderr.on('data', (d) => {
-    stderr = (stderr + d).slice(-20_000);
-  });
-  const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
-  return new Promise((resolve, reject) => {
-    let out = '';
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`${variant} ${scenario}: no port within 120 s under valgrind\n${stderr}`));
-    }, 120_000);
-    child.stdout.on('data', function onData(d) {
-      out += d;
-      const nl = out.indexOf('\n');
-      if (nl < 0) return;
-      child.stdout.off('data', onData);
-      child.stdout.resume();
-      clearTimeout(timer);
-      const { port } = JSON.parse(out.slice(0, nl));
-      const stop = async () => {
-        child.kill('SIGTERM');
-        const { code, signal } = await exited;
-        if (code !== 0) throw new Error(`${variant} ${scenario}: server under valgrind ended with ${code ?? signal}\n${stderr}`);
-        return totalInstructions(outFile);
-      };
-      resolve({ port, stop });
+/** Starts `variant` for `scenario` under callgrind (bench/http.mjs's `startServer`); `stop()` resolves the counts. */
+async function startCounted(variant, scenario, outFile) {
+  const launch = (file) =>
+    spawn('valgrind', ['--tool=callgrind', `--callgrind-out-file=${outFile}`, '--smc-check=all-non-file', process.execPath, ...DETERMINISTIC, file, scenario], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
     });
-    exited.then(({ code }) => {
-      clearTimeout(timer);
-      reject(new Error(`${variant} ${scenario}: exited with ${code} before listening\n${stderr}`));
-    });
-  });
+  // Under valgrind start-up takes up to a minute, and the output file is written on the way out.
+  const server = await startServer(variant, scenario, { launch, timeoutMs: 120_000, stopGraceMs: 120_000 });
+  const stop = async () => {
+    await server.stop();
+    const { exitCode, signalCode } = server.child;
+    if (exitCode !== 0) throw new Error(`${variant} ${scenario}: server under valgrind ended with ${exitCode ?? signalCode}\n${server.stderr()}`);
+    return totalInstructions(outFile);
+  };
+  return { port: server.port, stop };
 }
 
 /** V8's garbage collector, by function name (scavenges, marking, sweeping, evacuation, heap bookkeeping). */
@@ -140,29 +119,14 @@ function client(port) {
   return { get, close: () => agent.destroy() };
 }
 
-async function cookiesFor(c, variant, scenario) {
-  if (!['S2', 'S3'].includes(scenario)) return [undefined];
-  if (VARIANTS[variant].role === 'bare') {
-    // The same shape as a signed cookie, so the request bytes match the other variants'.
-    return Array.from({ length: COOKIE_POOL }, (_, i) => `sid=s%3A${'x'.repeat(43)}.${'y'.repeat(38)}${String(i).padStart(5, '0')}`);
-  }
-  const cookies = [];
-  for (let i = 0; i < COOKIE_POOL; i++) {
-    const res = await c.get('/login');
-    const cookie = res.headers['set-cookie']?.[0]?.split(';', 1)[0];
-    if (res.status !== 200 || !cookie) throw new Error(`${variant}: /login gave ${res.status} without a session cookie`);
-    cookies.push(cookie);
-  }
-  return cookies;
-}
-
 /** Total instructions of one server run: log-in, `warmup` requests, then `n`. */
 async function countRun(variant, scenario, warmup, n, dir, tag) {
   const outFile = join(dir, `${variant}-${scenario}-${n}${tag}.out`);
   const server = await startCounted(variant, scenario, outFile);
   const c = client(server.port);
   try {
-    const cookies = await cookiesFor(c, variant, scenario);
+    // Log-ins (bench/http.mjs's, look-alike cookies for bare servers) are part of start-up: cancelled out.
+    const cookies = scenario === 'S2' || scenario === 'S3' ? await loginCookies({ variant, port: server.port }, COOKIE_POOL) : [undefined];
     let i = 0;
     const one = async () => {
       const res = await c.get('/', cookies[i++ % cookies.length]);
