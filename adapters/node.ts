@@ -16,8 +16,8 @@
  * @module
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { createMemoryStore, createSessionEngine, type Session, type SessionData, type SessionEngine, type SessionOptions, type Store } from '../src/index.ts';
-import { hookResponse } from './node-response.ts';
+import { createMemoryStore, createSessionEngine, type CommitResult, type RequestFacts, type Session, type SessionData, type SessionEngine, type SessionOptions, type Store } from '../src/index.ts';
+import { hookResponse, type ResponseHooks } from './node-response.ts';
 import { nodeHmac } from './node-hmac.ts';
 
 export { nodeHmac };
@@ -52,35 +52,77 @@ function sendError(res: ServerResponse, status: number): void {
   res.end(status === 503 ? 'Service Unavailable' : 'Internal Server Error');
 }
 
+/** A `node:http` request's facts for the engine, read on first use by getters (a class, not a closure per request). */
+class NodeFacts implements RequestFacts {
+  constructor(readonly context: IncomingMessage) {}
+
+  get cookie(): string | undefined {
+    return this.context.headers.cookie;
+  }
+
+  get secure(): boolean {
+    return (this.context.socket as { encrypted?: boolean } | null)?.encrypted === true;
+  }
+
+  get forwardedProto(): string | undefined {
+    const forwarded = this.context.headers['x-forwarded-proto'];
+    return Array.isArray(forwarded) ? forwarded[0] : forwarded;
+  }
+}
+
+/**
+ * One response's commit hooks: a class rather than an object of closures made per request,
+ * because those closures kept each response alive through two young-generation collections
+ * (promoted, 380 KB per scavenge under `--predictable-gc-schedule`; bench/README.md, session 14).
+ */
+class NodeHooks<Data extends SessionData> implements ResponseHooks {
+  constructor(
+    readonly engine: SessionEngine<Data>,
+    readonly session: Session<Data>,
+    readonly res: ServerResponse,
+    readonly storeErrorStatus: number,
+  ) {}
+
+  headers(): Promise<CommitResult> {
+    return this.engine.cookieHeaders(this.session);
+  }
+
+  persist(): Promise<void> {
+    return this.engine.persist(this.session);
+  }
+
+  finish(): Promise<CommitResult> {
+    return this.engine.commit(this.session);
+  }
+
+  finishNow(): CommitResult | undefined {
+    return this.engine.commitNow(this.session);
+  }
+
+  idle(): boolean {
+    return !this.engine.hasWork(this.session);
+  }
+
+  sent(): void {
+    this.engine.headersSent(this.session);
+  }
+
+  fail(error: unknown): void {
+    this.engine.options.onEvent?.({ type: 'error', error });
+    sendError(this.res, this.storeErrorStatus);
+  }
+}
+
 /** Wraps a `(req, res, session)` handler into a `node:http` request listener. */
 export function withSession<Data extends SessionData = SessionData>(handler: SessionHandler<Data>, options: NodeSessionOptions): NodeSessionListener {
   const { storeErrorStatus = 503, ...rest } = options;
   const engine = createSessionEngine<Data>({ ...rest, store: rest.store ?? createMemoryStore(), hmac: rest.hmac ?? nodeHmac });
   const listener = (req: IncomingMessage, res: ServerResponse): void => {
-    // The facts are read on first use: a request that never touches its session costs no
-    // parsing. The response is hooked up front (hooking on first use would miss a
+    // The facts are read on first use (getters): a request that never touches its session
+    // costs no parsing. The response is hooked up front (hooking on first use would miss a
     // `res.end(await session.get(...))`, which reads res.end before the session loads).
-    const session: Session<Data> = engine.load(() => {
-      const forwarded = req.headers['x-forwarded-proto'];
-      return {
-        cookie: req.headers.cookie,
-        secure: (req.socket as { encrypted?: boolean } | null)?.encrypted === true,
-        forwardedProto: Array.isArray(forwarded) ? forwarded[0] : forwarded,
-        context: req,
-      };
-    });
-    hookResponse(res, {
-      headers: () => engine.cookieHeaders(session),
-      persist: () => engine.persist(session),
-      finish: () => engine.commit(session),
-      finishNow: () => engine.commitNow(session),
-      idle: () => !engine.hasWork(session),
-      sent: () => engine.headersSent(session),
-      fail(error) {
-        engine.options.onEvent?.({ type: 'error', error });
-        sendError(res, storeErrorStatus);
-      },
-    });
+    const session: Session<Data> = engine.load(new NodeFacts(req));
+    hookResponse(res, new NodeHooks(engine, session, res, storeErrorStatus));
     let result: void | Promise<void>;
     try {
       result = handler(req, res, session);
