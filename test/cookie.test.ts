@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseSetCookie } from 'cookie';
-import { MAX_CANDIDATES, MAX_COOKIE_HEADER, readCookieValues, serializeClearCookie, serializeCookie } from '../src/cookie.ts';
+import { MAX_CANDIDATES, MAX_COOKIE_HEADER, decodeCookieValue, readCookieValues, serializeClearCookie, serializeCookie } from '../src/cookie.ts';
 
 const VALID = 's:abc.BpxCrWRpvZMh/wk/djl34N+m+VQEU7K/5WenLwJCgFU';
 const ENCODED = encodeURIComponent(VALID);
@@ -115,6 +115,54 @@ describe('readCookieValues', () => {
     const header = Array.from({ length: 1000 }, (_, i) => `c${i}=${i}`).join('; ') + `; sid=${ENCODED}`;
     expect(header.length).toBeLessThan(MAX_COOKIE_HEADER);
     expect(readCookieValues(header, 'sid')).toEqual([VALID]);
+  });
+});
+
+describe('decodeCookieValue', () => {
+  /** The `cookie` package's own rule: decodeURIComponent, or the value as it is when malformed. */
+  const reference = (value: string): string => {
+    try {
+      return decodeURIComponent(value);
+    } catch {
+      return value;
+    }
+  };
+
+  it.each([
+    ['a value without escapes', 'abc.def'],
+    ['a signed session value as express-session writes it', ENCODED],
+    ['lower-case hex digits', 's%3aabc%2bdef%2f'],
+    ['an escape at the very end', 'abc%2F'],
+    ['escapes side by side', '%25%25%41'],
+    ['an escaped percent sign followed by hex digits', '%2541'],
+    ['a two-byte UTF-8 character', 'caf%C3%A9'],
+    ['a three-byte UTF-8 character after ASCII escapes', '%3A%E2%82%AC'],
+    ['a lone percent sign', 'abc%'],
+    ['a percent sign with one hex digit', 'abc%4'],
+    ['a percent sign with non-hex digits', '%G1abc'],
+    ['a truncated UTF-8 sequence', '%C3'],
+    ['an escaped NUL', 'a%00b'],
+  ])('decodes %s exactly as decodeURIComponent, keeping malformed values as they are', (_label, value) => {
+    expect(decodeCookieValue(value)).toBe(reference(value));
+  });
+
+  it('agrees with decodeURIComponent on 5,000 random percent-encoded values', () => {
+    const alphabet = ['%', '2', 'F', 'f', 'A', '3', 'C', '9', 'E', '8', 'g', '.', 's', ':', '0', '7'];
+    let seed = 7;
+    const next = (n: number): number => {
+      seed = (seed * 1103515245 + 12345) % 2147483648;
+      return seed % n;
+    };
+    for (let i = 0; i < 5000; i++) {
+      let value = '';
+      for (let j = next(12); j >= 0; j--) value += alphabet[next(alphabet.length)];
+      expect(decodeCookieValue(value), value).toBe(reference(value));
+    }
+  });
+
+  it('is what reads the session cookie, so an encoded signed value comes back as signed', () => {
+    expect(readCookieValues(`theme=dark; sid=${ENCODED}`, 'sid')).toEqual([VALID]);
+    expect(readCookieValues(`sid=${ENCODED}; sid=${encodeURIComponent('s:x.y')}`, 'sid')).toEqual([VALID, 's:x.y']);
   });
 });
 
