@@ -35,14 +35,16 @@
 // not a time: cache misses, branch mispredictions and the kernel's side of system calls are not
 // in it, and the loopback client runs outside valgrind. Use it to compare builds and to see where
 // a gap comes from; bench/http.mjs stays the measure for the issue's req/s targets.
-// `--keep DIR` keeps the callgrind files: `callgrind_annotate DIR/<file>` then lists the
-// functions of Node and V8 by name (JavaScript compiled by V8 shows as addresses).
+// `--keep DIR` keeps the callgrind files, and V8's perf map of each run (`--perf-basic-prof`):
+// `node bench/instructions-by-function.mjs DIR <variant> <scenario> [<other variant>]` then lists
+// instructions per request by function, JavaScript included (`callgrind_annotate DIR/<file>`
+// alone shows compiled JavaScript as addresses).
 //
 // Under valgrind a request runs 20–60 times slower: one server and scenario takes one to three
 // minutes with the defaults; `--jobs 2` runs two at a time (four valgrind processes: counts do
 // not depend on load).
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import { join } from 'node:path';
@@ -63,9 +65,11 @@ export function valgrindMissing() {
 }
 
 /** Starts `variant` for `scenario` under callgrind (bench/http.mjs's `startServer`); `stop()` resolves the counts. */
-async function startCounted(variant, scenario, outFile) {
+async function startCounted(variant, scenario, outFile, perfMap) {
+  // --perf-basic-prof also turns on V8's log: sent to a file beside the counts, not into the repository.
+  const flags = perfMap ? [...DETERMINISTIC, '--perf-basic-prof', `--logfile=${outFile}.v8.log`, '--no-logfile-per-isolate'] : DETERMINISTIC;
   const launch = (file) =>
-    spawn('valgrind', ['--tool=callgrind', `--callgrind-out-file=${outFile}`, '--smc-check=all-non-file', process.execPath, ...DETERMINISTIC, file, scenario], {
+    spawn('valgrind', ['--tool=callgrind', `--callgrind-out-file=${outFile}`, '--smc-check=all-non-file', process.execPath, ...flags, file, scenario], {
       cwd: ROOT,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -75,6 +79,13 @@ async function startCounted(variant, scenario, outFile) {
     await server.stop();
     const { exitCode, signalCode } = server.child;
     if (exitCode !== 0) throw new Error(`${variant} ${scenario}: server under valgrind ended with ${exitCode ?? signalCode}\n${server.stderr()}`);
+    // V8 writes the map under the server's PID (valgrind runs node in its own process).
+    const map = `/tmp/perf-${server.child.pid}.map`;
+    if (perfMap && existsSync(map)) {
+      copyFileSync(map, `${outFile}.map`);
+      rmSync(map, { force: true });
+    }
+    rmSync(`${outFile}.v8.log`, { force: true });
     return totalInstructions(outFile);
   };
   return { port: server.port, stop };
@@ -133,9 +144,9 @@ function client(port) {
 }
 
 /** Total instructions of one server run: log-in, `warmup` requests, then `n`. */
-async function countRun(variant, scenario, warmup, n, dir, tag) {
+async function countRun(variant, scenario, warmup, n, dir, tag, perfMap) {
   const outFile = join(dir, `${variant}-${scenario}-${n}${tag}.out`);
-  const server = await startCounted(variant, scenario, outFile);
+  const server = await startCounted(variant, scenario, outFile, perfMap);
   const c = client(server.port);
   try {
     // Log-ins (bench/http.mjs's, look-alike cookies for bare servers) are part of start-up: cancelled out.
@@ -157,8 +168,9 @@ async function countRun(variant, scenario, warmup, n, dir, tag) {
 }
 
 /** Instructions per request of `variant` in `scenario` (two runs, the difference): `{ total, gc, compiler }`. */
-export async function perRequest(variant, scenario, { requests, warmup, dir, tag = '' }) {
-  const [small, large] = await Promise.all([countRun(variant, scenario, warmup, requests, dir, tag), countRun(variant, scenario, warmup, 3 * requests, dir, tag)]);
+export async function perRequest(variant, scenario, { requests, warmup, dir, tag = '', perfMap = false }) {
+  const run = (n) => countRun(variant, scenario, warmup, n, dir, tag, perfMap);
+  const [small, large] = await Promise.all([run(requests), run(3 * requests)]);
   const per = (key) => (large[key] - small[key]) / (2 * requests);
   return { total: per('total'), gc: per('gc'), compiler: per('compiler') };
 }
@@ -186,6 +198,7 @@ function parseArgs(argv) {
 /** Runs every (variant, scenario) pair; returns { [scenario]: { [variant]: [per-request counts] } }. */
 export async function runInstructions(options) {
   const o = { ...parseArgs([]), ...options };
+  if (o.keep) mkdirSync(o.keep, { recursive: true });
   const dir = o.keep ?? mkdtempSync(join(os.tmpdir(), 'ws-callgrind-'));
   const jobs = [];
   for (const scenario of o.scenarios) {
@@ -206,7 +219,7 @@ export async function runInstructions(options) {
     while (next < jobs.length) {
       const { variant, scenario, tag } = jobs[next++];
       const t0 = Date.now();
-      const value = await perRequest(variant, scenario, { requests: o.requests, warmup: o.warmup, dir, tag });
+      const value = await perRequest(variant, scenario, { requests: o.requests, warmup: o.warmup, dir, tag, perfMap: o.keep !== undefined });
       ((results[scenario] ??= {})[variant] ??= []).push(value);
       process.stderr.write(`[instructions] ${scenario} ${variant}: ${fmtInt(value.total)} per request, ${fmtInt(value.gc)} of them GC, ${fmtInt(value.compiler)} compiler (${((Date.now() - t0) / 1000).toFixed(0)} s)\n`);
     }
