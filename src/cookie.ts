@@ -52,8 +52,14 @@ function decodeSlowly(value: string): string {
   }
 }
 
-/** What the `cookie` package is given to decode values with. */
-const PARSE_OPTIONS = { decode: decodeCookieValue };
+/** What the `cookie` package is given to decode values with: decoded, or kept as sent. */
+const DECODED = { decode: decodeCookieValue };
+const AS_SENT = { decode: (value: string): string => value };
+
+/** A value as {@link readRawCookieValues} returns it, decoded and unquoted as {@link readCookieValues} does. */
+export function cookieValueOf(raw: string): string {
+  return unquote(decodeCookieValue(raw));
+}
 
 /**
  * Returns the values of every cookie called `name`, in header order (at most
@@ -61,14 +67,26 @@ const PARSE_OPTIONS = { decode: decodeCookieValue };
  * percent-decoded and unquoted as express-session does. Never throws.
  */
 export function readCookieValues(header: string | null | undefined, name: string): string[] {
+  return cookieValues(header, name, true);
+}
+
+/**
+ * {@link readCookieValues} without decoding: the values as sent (only trimmed), for
+ * {@link cookieValueOf} to decode when needed. The session's cookie verifier keys its memo by them.
+ */
+export function readRawCookieValues(header: string | null | undefined, name: string): string[] {
+  return cookieValues(header, name, false);
+}
+
+function cookieValues(header: string | null | undefined, name: string, decode: boolean): string[] {
   if (typeof header !== 'string' || header.length > MAX_COOKIE_HEADER) return [];
   const first = header.indexOf(name);
   if (first < 0) return [];
   const values: string[] = [];
   // Fast path: the name occurs once on one header line, so the package's first-wins parse is exact.
   if (header.indexOf(name, first + name.length) < 0 && !header.includes(', ')) {
-    const value = parseCookie(header, PARSE_OPTIONS)[name];
-    if (value !== undefined) values.push(unquote(value));
+    const value = parseCookie(header, decode ? DECODED : AS_SENT)[name];
+    if (value !== undefined) values.push(decode ? unquote(value) : value);
     return values;
   }
   // Duplicates (cookie tossing, stale parent-domain cookies): keep every occurrence so the
@@ -80,9 +98,9 @@ export function readCookieValues(header: string | null | undefined, name: string
   // of its own with a longer Path would not give it (`__Host-` names shut out both).
   for (const pair of header.split(PAIR_END)) {
     if (pair.indexOf(name) < 0) continue;
-    const value = parseCookie(pair, PARSE_OPTIONS)[name];
+    const value = parseCookie(pair, decode ? DECODED : AS_SENT)[name];
     if (value === undefined) continue;
-    values.push(unquote(value));
+    values.push(decode ? unquote(value) : value);
     if (values.length >= MAX_CANDIDATES) break;
   }
   return values;

@@ -9,6 +9,7 @@ import { SessionError, storeError } from './errors.ts';
 import { resolveOptions, type ResolvedOptions, type SessionEvent, type SessionOptions } from './options.ts';
 import { SessionHandle, type RequestFacts, type Session, type SessionContext, type SessionData } from './session.ts';
 import { createSigner } from './signing.ts';
+import { createCookieVerifier } from './cookie-verifier.ts';
 import { isRecordExpired } from './expiry.ts';
 import type { ListedSession } from './store.ts';
 
@@ -167,6 +168,7 @@ export function createSessionEngine<Data extends SessionData = SessionData>(
   const ctx: SessionContext = {
     options: resolved,
     signer,
+    verifier: createCookieVerifier(signer),
     call: (operation, run) => withTimeout(operation, storeTimeout, run),
     emit,
   };

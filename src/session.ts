@@ -9,7 +9,8 @@ import type { FreshReason, ResolvedOptions, SessionEvent } from './options.ts';
 import { isUsableStoredCookie, SessionCookie } from './session-cookie.ts';
 import { isRecord, syncForm, type RecordMeta, type SessionRecord, type SetConditions, type StoredCookie } from './store.ts';
 import type { Signer } from './signing.ts';
-import { readCookieValues } from './cookie.ts';
+import { readRawCookieValues } from './cookie.ts';
+import type { CookieVerifier } from './cookie-verifier.ts';
 import { generateSessionId } from './id.ts';
 import { isRecordExpired } from './expiry.ts';
 
@@ -34,6 +35,7 @@ export interface RequestFacts {
 export interface SessionContext {
   readonly options: ResolvedOptions;
   readonly signer: Signer;
+  readonly verifier: CookieVerifier;
   call<T>(operation: string, run: () => Promise<T>): Promise<T>;
   emit(event: SessionEvent): void;
 }
@@ -176,9 +178,9 @@ export class SessionHandle<Data extends SessionData = SessionData> implements Se
     return this.#factsValue;
   }
 
-  /** The request's values of the session cookie, parsed once however many load paths ask. */
+  /** The request's values of the session cookie as sent (the verifier decodes them), parsed once however many load paths ask. */
   get #candidates(): string[] {
-    this.#cookieValues ??= readCookieValues(this.#facts.cookie, this.#ctx.options.name);
+    this.#cookieValues ??= readRawCookieValues(this.#facts.cookie, this.#ctx.options.name);
     return this.#cookieValues;
   }
 
@@ -236,12 +238,12 @@ export class SessionHandle<Data extends SessionData = SessionData> implements Se
    * `#load` does the whole work (its reasons, events and clean-up stay in one place).
    */
   #loadAtOnce(): boolean {
-    const { options, signer } = this.#ctx;
+    const { options, verifier } = this.#ctx;
     const read = syncForm(options.store, 'get');
     if (read === undefined) return false;
     const candidates = this.#candidates;
-    if (candidates.length !== 1 || !candidates[0]!.startsWith('s:')) return false;
-    const verified = signer.unsignNow(candidates[0]!.slice(2));
+    if (candidates.length !== 1) return false;
+    const verified = verifier.verifyNow(candidates[0]!);
     if (!verified) return false;
     let record: SessionRecord | undefined;
     try {
@@ -264,12 +266,12 @@ export class SessionHandle<Data extends SessionData = SessionData> implements Se
   }
 
   async #load(): Promise<this> {
-    const { options, signer } = this.#ctx;
+    const { options, verifier } = this.#ctx;
     const candidates = this.#candidates;
     let reason: FreshReason = 'absent';
     for (const candidate of candidates) {
-      // express-session's format: "s:" + signed ID; an unsigned value never loads a session.
-      const verified = candidate.startsWith('s:') ? await signer.unsign(candidate.slice(2)) : false;
+      // express-session's format, "s:" + signed ID: anything else never verifies.
+      const verified = await verifier.verify(candidate);
       if (!verified) {
         if (reason === 'absent') reason = 'bad-signature';
         continue;

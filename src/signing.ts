@@ -5,6 +5,9 @@
  */
 import type { HmacSha256, Secret } from './options.ts';
 
+/** What a verified signature gives: the signed value, and the index of the secret that verified it. */
+export type Verified = { value: string; secretIndex: number };
+
 /** A signer bound to an ordered list of secrets: the first signs, all verify. */
 export interface Signer {
   /** Returns `value.signature` signed with the first secret. */
@@ -31,7 +34,7 @@ const CANONICAL_SIGNATURE = /^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]$/;
 // Bounded memos: verifying and signing cost one Web Crypto call each, which dominates a
 // session read. Only values that verified (or that we signed) enter, so the memo cannot be
 // used to make a forged cookie verify; it is dropped wholesale when full.
-const MEMO_LIMIT = 4096;
+export const MEMO_LIMIT = 4096;
 
 function toBase64(bytes: Uint8Array): string {
   let binary = '';
