@@ -41,8 +41,9 @@
 // alone shows compiled JavaScript as addresses).
 //
 // Under valgrind a request runs 20–60 times slower: one server and scenario takes one to three
-// minutes with the defaults; `--jobs 2` runs two at a time (four valgrind processes: counts do
-// not depend on load).
+// minutes with the defaults; `--jobs 2` runs two at a time (four valgrind processes). Counts depend
+// little on load, but not nothing: clock-driven work (timers, the memory store's touch) happens
+// more often per request on a slower machine, so compare builds side by side.
 import { execFileSync, spawn } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
