@@ -52,41 +52,34 @@ function decodeSlowly(value: string): string {
   }
 }
 
-/** What the `cookie` package is given to decode values with: decoded, or kept as sent. */
-const DECODED = { decode: decodeCookieValue };
+/** What the `cookie` package is given to decode values with: nothing, the values are kept as sent. */
 const AS_SENT = { decode: (value: string): string => value };
 
-/** A value as {@link readRawCookieValues} returns it, decoded and unquoted as {@link readCookieValues} does. */
+/** A value as {@link readRawCookieValues} returns it, percent-decoded and unquoted as express-session does. */
 export function cookieValueOf(raw: string): string {
   return unquote(decodeCookieValue(raw));
 }
 
+/** {@link readRawCookieValues}, each value decoded by {@link cookieValueOf}. */
+export function readCookieValues(header: string | null | undefined, name: string): string[] {
+  return readRawCookieValues(header, name).map(cookieValueOf);
+}
+
 /**
  * Returns the values of every cookie called `name`, in header order (at most
- * {@link MAX_CANDIDATES}). Names compare exactly and are never decoded; values are
- * percent-decoded and unquoted as express-session does. Never throws.
- */
-export function readCookieValues(header: string | null | undefined, name: string): string[] {
-  return cookieValues(header, name, true);
-}
-
-/**
- * {@link readCookieValues} without decoding: the values as sent (only trimmed), for
- * {@link cookieValueOf} to decode when needed. The session's cookie verifier keys its memo by them.
+ * {@link MAX_CANDIDATES}), as sent (only trimmed): {@link cookieValueOf} decodes one, and the
+ * session's cookie verifier keys its memo by them. Names compare exactly and are never decoded.
+ * Never throws.
  */
 export function readRawCookieValues(header: string | null | undefined, name: string): string[] {
-  return cookieValues(header, name, false);
-}
-
-function cookieValues(header: string | null | undefined, name: string, decode: boolean): string[] {
   if (typeof header !== 'string' || header.length > MAX_COOKIE_HEADER) return [];
   const first = header.indexOf(name);
   if (first < 0) return [];
   const values: string[] = [];
   // Fast path: the name occurs once on one header line, so the package's first-wins parse is exact.
   if (header.indexOf(name, first + name.length) < 0 && !header.includes(', ')) {
-    const value = parseCookie(header, decode ? DECODED : AS_SENT)[name];
-    if (value !== undefined) values.push(decode ? unquote(value) : value);
+    const value = parseCookie(header, AS_SENT)[name];
+    if (value !== undefined) values.push(value);
     return values;
   }
   // Duplicates (cookie tossing, stale parent-domain cookies): keep every occurrence so the
@@ -98,9 +91,9 @@ function cookieValues(header: string | null | undefined, name: string, decode: b
   // of its own with a longer Path would not give it (`__Host-` names shut out both).
   for (const pair of header.split(PAIR_END)) {
     if (pair.indexOf(name) < 0) continue;
-    const value = parseCookie(pair, decode ? DECODED : AS_SENT)[name];
+    const value = parseCookie(pair, AS_SENT)[name];
     if (value === undefined) continue;
-    values.push(decode ? unquote(value) : value);
+    values.push(value);
     if (values.length >= MAX_CANDIDATES) break;
   }
   return values;

@@ -31,9 +31,11 @@ const encoder = new TextEncoder();
 // 32 bytes in unpadded base64 is 43 characters; the last one carries 2 unused bits that must be
 // zero, so only 16 characters may end a canonical signature (a non-canonical one is rejected).
 const CANONICAL_SIGNATURE = /^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]$/;
-// Bounded memos: verifying and signing cost one Web Crypto call each, which dominates a
-// session read. Only values that verified (or that we signed) enter, so the memo cannot be
-// used to make a forged cookie verify; it is dropped wholesale when full.
+/**
+ * How many entries a memo of verified (or signed) values holds before it is emptied. Verifying and
+ * signing cost one Web Crypto call each, which dominates a session read; only values that verified
+ * (or that we signed) enter, so a memo cannot be used to make a forged cookie verify.
+ */
 export const MEMO_LIMIT = 4096;
 
 function toBase64(bytes: Uint8Array): string {
