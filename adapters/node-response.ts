@@ -370,10 +370,13 @@ export function hooksOfRequest(req: object): ResponseHooks | undefined {
  * Installs the hooks on a response. Call it once per response, before the app writes.
  * With `remember`, the hooks can be found again from the request with {@link hooksOfRequest}
  * (responses hooked through their prototype are always remembered: that is how the wrappers find them).
+ * With `onInstance`, the response is hooked on the instance without probing its prototype chain:
+ * for a plain `node:http` response, whose class prototype is never wrapped, the probe always fails
+ * (four own-property checks and a walk up the chain per response).
  */
-export function hookResponse(res: ServerResponse, hooks: ResponseHooks, remember = false): void {
+export function hookResponse(res: ServerResponse, hooks: ResponseHooks, remember = false, onInstance = false): void {
   const req = (res as { req?: unknown }).req;
-  const originals = prototypeOriginals(res, req);
+  const originals = onInstance ? undefined : prototypeOriginals(res, req);
   if (originals !== undefined) {
     (req as Carrier)[STATE] = new HookState(res, hooks, originals, false);
     return;

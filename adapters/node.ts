@@ -122,7 +122,8 @@ export function withSession<Data extends SessionData = SessionData>(handler: Ses
     // costs no parsing. The response is hooked up front (hooking on first use would miss a
     // `res.end(await session.get(...))`, which reads res.end before the session loads).
     const session: Session<Data> = engine.load(new NodeFacts(req));
-    hookResponse(res, new NodeHooks(engine, session, res, storeErrorStatus));
+    // On the instance: a node:http response's prototype is a class's, which is never wrapped.
+    hookResponse(res, new NodeHooks(engine, session, res, storeErrorStatus), false, true);
     let result: void | Promise<void>;
     try {
       result = handler(req, res, session);
