@@ -50,9 +50,11 @@ export function createCookieVerifier(signer: Signer): CookieVerifier {
   return {
     verifyNow,
     async verify(raw) {
-      const now = verifyNow(raw);
-      if (now !== undefined) return now;
-      return remember(raw, await signer.unsign(signedPart(raw)!));
+      const known = memo.get(raw);
+      if (known !== undefined) return known;
+      const signed = signedPart(raw);
+      // signer.unsign answers at once itself where unsignNow could.
+      return signed === undefined ? false : remember(raw, await signer.unsign(signed));
     },
   };
 }
