@@ -111,6 +111,12 @@ class NodeHooks<Data extends SessionData> implements ResponseHooks {
     this.engine.options.onEvent?.({ type: 'error', error });
     sendError(this.res, this.storeErrorStatus);
   }
+
+  /** The handler threw or rejected: reported, and answered with the store status for a store error, else 500. */
+  handlerFailed(error: unknown): void {
+    this.engine.options.onEvent?.({ type: 'error', error });
+    sendError(this.res, (error as { code?: unknown }).code === 'ERR_STORE' ? this.storeErrorStatus : 500);
+  }
 }
 
 /** Wraps a `(req, res, session)` handler into a `node:http` request listener. */
@@ -123,21 +129,16 @@ export function withSession<Data extends SessionData = SessionData>(handler: Ses
     // `res.end(await session.get(...))`, which reads res.end before the session loads).
     const session: Session<Data> = engine.load(new NodeFacts(req));
     // On the instance: a node:http response's prototype is a class's, which is never wrapped.
-    hookResponse(res, new NodeHooks(engine, session, res, storeErrorStatus), false, true);
+    const hooks = new NodeHooks(engine, session, res, storeErrorStatus);
+    hookResponse(res, hooks, false, true);
     let result: void | Promise<void>;
     try {
       result = handler(req, res, session);
     } catch (error) {
-      engine.options.onEvent?.({ type: 'error', error });
-      sendError(res, (error as { code?: unknown }).code === 'ERR_STORE' ? storeErrorStatus : 500);
+      hooks.handlerFailed(error);
       return;
     }
-    if (result && typeof result.then === 'function') {
-      result.then(undefined, (error: unknown) => {
-        engine.options.onEvent?.({ type: 'error', error });
-        sendError(res, (error as { code?: unknown }).code === 'ERR_STORE' ? storeErrorStatus : 500);
-      });
-    }
+    if (result && typeof result.then === 'function') result.then(undefined, (error: unknown) => hooks.handlerFailed(error));
   };
   return Object.assign(listener, { engine: engine as unknown as SessionEngine });
 }
