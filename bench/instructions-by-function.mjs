@@ -9,9 +9,9 @@
 // With OTHER_VARIANT, both are listed side by side with the difference, largest first (for
 // example `hono-floor hono-websession`). `--js` lists only JavaScript. Functions are merged
 // across V8's tiers (interpreter, baseline, optimised); an address no map names stays an address.
-import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { selfCounts } from './instructions.mjs';
 import { fmtInt, isMain, table } from './lib/common.mjs';
 
 /** The perf map of one run: sorted code ranges and their names. */
@@ -50,16 +50,12 @@ function jsName(name) {
 /** Self instructions per function in one callgrind file, JIT addresses named through its perf map. */
 export function functionCounts(outFile) {
   const ranges = readPerfMap(`${outFile}.map`);
-  const listing = execFileSync('callgrind_annotate', ['--threshold=100', '--inclusive=no', outFile], { encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 });
   const counts = new Map();
-  for (const row of listing.split('\n')) {
-    const m = /^\s*([\d,]+)\s+\([\s\d.]+%\)\s+(.*)$/.exec(row);
-    if (!m || m[2].includes('PROGRAM TOTALS')) continue;
-    let name = m[2].trim();
+  for (let [name, count] of selfCounts(outFile)) {
     const address = /^\?\?\?:0x([0-9a-f]+)/.exec(name);
     if (address) name = jsNameOr(lookup(ranges, Number.parseInt(address[1], 16)), name);
     else name = name.replace(/^\?\?\?:/, '').replace(/ \[[^\]]*\]$/, '');
-    counts.set(name, (counts.get(name) ?? 0) + Number(m[1].replaceAll(',', '')));
+    counts.set(name, (counts.get(name) ?? 0) + count);
   }
   return counts;
 }

@@ -99,6 +99,21 @@ const GC_FUNCTIONS = /Scaveng|Evacuat|Pretenuring|SemiSpace|NewSpace|IterateObje
 const COMPILER_FUNCTIONS = /v8::internal::compiler::|v8::internal::maglev::/;
 
 /**
+ * `callgrind_annotate`'s self instructions per function of one callgrind file, as `[name, count]`
+ * rows, names as it prints them (code V8 compiled shows as `???:0x...`). Throws when
+ * callgrind_annotate is missing.
+ */
+export function selfCounts(outFile) {
+  const listing = execFileSync('callgrind_annotate', ['--threshold=100', '--inclusive=no', outFile], { encoding: 'utf8', maxBuffer: 256 * 1024 * 1024, stdio: ['ignore', 'pipe', 'ignore'] });
+  const rows = [];
+  for (const row of listing.split('\n')) {
+    const m = /^\s*([\d,]+)\s+\([\s\d.]+%\)\s+(.*)$/.exec(row);
+    if (m && !m[2].includes('PROGRAM TOTALS')) rows.push([m[2].trim(), Number(m[1].replaceAll(',', ''))]);
+  }
+  return rows;
+}
+
+/**
  * Instructions executed (the `summary:` line) and, from `callgrind_annotate`'s per-function self
  * counts, those of the garbage collector and of the optimising compiler. GC comes in whole
  * scavenges, so a window of a few thousand requests holds a whole number of them; a late
@@ -112,14 +127,12 @@ function totalInstructions(outFile) {
   let gc = Number.NaN;
   let compiler = Number.NaN;
   try {
-    const listing = execFileSync('callgrind_annotate', ['--threshold=100', outFile], { encoding: 'utf8', maxBuffer: 256 * 1024 * 1024, stdio: ['ignore', 'pipe', 'ignore'] });
+    const rows = selfCounts(outFile);
     gc = 0;
     compiler = 0;
-    for (const row of listing.split('\n')) {
-      const m = /^\s*([\d,]+)\s+\([\s\d.]+%\)\s+(.*)$/.exec(row);
-      if (!m || m[2].includes('PROGRAM TOTALS')) continue;
-      if (GC_FUNCTIONS.test(m[2])) gc += Number(m[1].replaceAll(',', ''));
-      else if (COMPILER_FUNCTIONS.test(m[2])) compiler += Number(m[1].replaceAll(',', ''));
+    for (const [name, count] of rows) {
+      if (GC_FUNCTIONS.test(name)) gc += count;
+      else if (COMPILER_FUNCTIONS.test(name)) compiler += count;
     }
   } catch {
     // callgrind_annotate (valgrind's own Perl script) missing: totals only.
