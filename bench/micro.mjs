@@ -19,7 +19,8 @@ const require = createRequire(import.meta.url);
 const signature = require(require.resolve('cookie-signature', { paths: [require.resolve('express-session')] }));
 
 const SECRET = '6b6579626f617264206361742c206b6579626f617264206361742c206b657962';
-const MEMO_LIMIT = 4096; // src/signing.ts: the verify memo is dropped wholesale when full
+// The verify memos (the signer's and the cookie verifier's) hold this many values, then are emptied.
+const { MEMO_LIMIT } = await websession('src/signing.js');
 const MISS_CYCLE = MEMO_LIMIT + 904; // cycling over more distinct cookies than the memo holds: every verify misses
 
 async function timeSequential(fn, ms) {
