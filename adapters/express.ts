@@ -263,16 +263,16 @@ class RequestSession implements ResponseHooks {
     return this.engine.commit(this.current!);
   }
 
-  /** `finish()` without an await when the engine can commit at once; undefined leaves it to `finish()`. */
-  finishNow(): CommitResult | undefined {
+  /** `finish()` without an await when the engine can commit at once, else begun (a promise); undefined leaves it to `idle()` and `finish()`. */
+  finishNow(): CommitResult | Promise<CommitResult> | undefined {
     if (!this.active) {
       this.sent();
       return EMPTY;
     }
     // Unset or a bogus sessionID take idle()'s and finish()'s own paths.
     if (this.unsetByApp() || this.badId()) return undefined;
-    const result = this.engine.commitNow(this.current!);
-    if (result !== undefined) this.headersGone = true;
+    const result = this.engine.commitNowOrLater(this.current!);
+    if (!(result instanceof Promise)) this.headersGone = true;
     return result;
   }
 

@@ -21,7 +21,7 @@
  * ```
  * @module
  */
-import type { Session, SessionData, SessionEngine, SessionOptions, Store } from '../src/index.ts';
+import { applyToResponse, type Session, type SessionData, type SessionEngine, type SessionOptions, type Store } from '../src/index.ts';
 import { engineResolver } from './engine-for.ts';
 
 /** Options of {@link withSession}: the core `SessionOptions`, with `store` optional. */
@@ -69,7 +69,9 @@ export function withSession<Data extends SessionData = SessionData, Env = unknow
     if (response === null || typeof response !== 'object' || typeof response.headers?.get !== 'function') {
       throw new TypeError('websession/fetch: the handler must return a Response');
     }
-    return engine.commit(current, response);
+    // At once when the store and signer allow it (as in websession/hono): no extra await.
+    const now = engine.commitNowOrLater(current);
+    return applyToResponse(now instanceof Promise ? await now : now, response);
   };
   return Object.assign(fetch, { engineFor: (env?: Env) => engineFor(env as Env) as unknown as SessionEngine });
 }

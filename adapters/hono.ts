@@ -70,9 +70,9 @@ export function session<Data extends SessionData = SessionData, Bindings = unkno
     // A handler that never used the session costs no crypto and no store call here. At once when
     // the store and signer allow it (an unused session; the memory store): no promise and no
     // await (−4,400 instructions per Hono S2 request, bench/README.md, session 14). Otherwise
-    // commit() does the work, as the node adapter's hooks do after finishNow().
-    const now = engine.commitNow(current);
-    const committed = now === undefined ? await engine.commit(current, res) : applyToResponse(now, res);
+    // a promise of the same commit, from the same look at the session.
+    const now = engine.commitNowOrLater(current);
+    const committed = applyToResponse(now instanceof Promise ? await now : now, res);
     if (committed !== res) {
       // The core copied a response whose headers are immutable (Response.redirect, fetch()).
       // Hono's `c.res` setter merges the old response's headers into the new one and replaces

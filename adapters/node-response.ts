@@ -40,12 +40,13 @@ export interface ResponseHooks {
   /** Called instead of `headers()` when the headers go out on the idle path (regenerate() must then throw). */
   sent?(): void;
   /**
-   * `finish()` at once, for a response that ends before its headers went out: the session headers
-   * when everything could be done without an await (the headers then count as sent, as after
-   * `sent()`), else undefined (nothing done) and `idle()`, then `finish()`, decide. Then the
-   * response is neither held nor delayed.
+   * `finish()` begun at once, for a response that ends before its headers went out: the session
+   * headers when everything could be done without an await (the headers then count as sent, as
+   * after `sent()`; the response is neither held nor delayed), or a promise of them when the
+   * commit is under way (the response is held until it settles), or undefined (nothing done) to
+   * let `idle()`, then `finish()`, decide.
    */
-  finishNow?(): CommitResult | undefined;
+  finishNow?(): CommitResult | Promise<CommitResult> | undefined;
   /**
    * Reports a failure of either hook. `headersSent` says whether the app's response already
    * started; when it did not, the app's response is dropped and the handler must answer.
@@ -143,6 +144,13 @@ class HookState {
     // The usual `res.send()`/`res.end()`: saved and sent at once when nothing has to be awaited
     // (nothing to do, or a store and signer that answer at once); one look at the session.
     const now = this.state === OPEN && call.kind === 'end' ? this.hooks.finishNow?.() : undefined;
+    if (now instanceof Promise) {
+      // Under way (an asynchronous store or signer): held until it settles, with no second look.
+      this.queue.push(call);
+      this.state = HOLDING;
+      void this.commit(true, now);
+      return;
+    }
     if (now !== undefined) {
       this.state = HEADERS_DONE;
       this.ended = true;
@@ -166,14 +174,16 @@ class HookState {
     void this.commit(call.kind === 'end');
   }
 
-  async commit(endsNow: boolean): Promise<void> {
+  /** Commits, then replays what was held; `pending` is a commit `finishNow()` already began. */
+  async commit(endsNow: boolean, pending?: Promise<CommitResult>): Promise<void> {
     const res = this.res;
     try {
       let result: CommitResult | undefined;
       if (endsNow) {
         this.ended = true;
         // The whole response is known: store first, so a failure can still be reported.
-        if (this.hooks.finish) result = await this.hooks.finish();
+        if (pending) result = await pending;
+        else if (this.hooks.finish) result = await this.hooks.finish();
         else await this.hooks.persist();
       }
       // Apply writeHead's own headers before ours so repeated Set-Cookie values survive.

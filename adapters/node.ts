@@ -95,8 +95,8 @@ class NodeHooks<Data extends SessionData> implements ResponseHooks {
     return this.engine.commit(this.session);
   }
 
-  finishNow(): CommitResult | undefined {
-    return this.engine.commitNow(this.session);
+  finishNow(): CommitResult | Promise<CommitResult> {
+    return this.engine.commitNowOrLater(this.session);
   }
 
   idle(): boolean {

@@ -56,6 +56,12 @@ export interface SessionEngine<Data extends SessionData = SessionData> {
    * undefined when it did nothing and `commit()` must do the work.
    */
   commitNow(session: Session<Data>): CommitResult | undefined;
+  /**
+   * `commitNow()`, else `commit()`, from one look at the session: the headers to send when nothing
+   * needs an await, otherwise a promise of them (rejecting with `SessionError` on store failure).
+   * For hosts that commit without a `Response` and want no promise when none is needed.
+   */
+  commitNowOrLater(session: Session<Data>): CommitResult | Promise<CommitResult>;
   /** Persists, then returns the headers to send. */
   commit(session: Session<Data>): Promise<CommitResult>;
   /** Persists, then applies the headers to a `Response` (copying it if its headers are immutable). */
@@ -271,17 +277,33 @@ export function createSessionEngine<Data extends SessionData = SessionData>(
   }
 
   async function commitLoaded(s: SessionHandle<Data>, response: Response | undefined): Promise<CommitResult | Response> {
-    // One state for both decisions, and for both ways of committing: computing it means
-    // serialising the data to find changes. At once when the store and signer allow it.
-    const state = s.commitState();
-    let result = commitAtOnce(s, state);
-    if (result === undefined) {
-      await s.persist(decideStoreAction(state, policy));
-      s.markCookieSent();
-      result = await headersFor(s, state);
-    }
+    const result = await settle(s);
     return response ? applyToResponse(result, response) : result;
   }
+
+  /**
+   * One state for both decisions, and for both ways of committing: computing it means serialising
+   * the data to find changes. At once when the store and signer allow it, else a promise.
+   */
+  const settle = (s: SessionHandle<Data>): CommitResult | Promise<CommitResult> => {
+    const state = s.commitState();
+    return commitAtOnce(s, state) ?? commitLater(s, state);
+  };
+
+  async function commitLater(s: SessionHandle<Data>, state: CommitState): Promise<CommitResult> {
+    await s.persist(decideStoreAction(state, policy));
+    s.markCookieSent();
+    return headersFor(s, state);
+  }
+
+  const commitNowOrLater = (session: Session<Data>): CommitResult | Promise<CommitResult> => {
+    const s = handle(session);
+    if (!s.loaded || s.readOnly) {
+      s.markCookieSent();
+      return EMPTY;
+    }
+    return settle(s);
+  };
 
   return {
     options: resolved,
@@ -298,6 +320,7 @@ export function createSessionEngine<Data extends SessionData = SessionData>(
     loadNow: (session) => handle(session).loadSync(),
     readNow: (session, key) => handle(session).valueNow(key),
     commitNow,
+    commitNowOrLater,
     commit,
     async listSessions(userKey) {
       if (typeof store.listByUser !== 'function') throw new SessionError('ERR_CONFIG', 'websession: this store cannot list sessions by user (capabilities.listing is false)');

@@ -574,6 +574,60 @@ describe('createSessionEngine', () => {
     });
   });
 
+  describe('commitNowOrLater', () => {
+    it('answers at once, without a promise, when the memory store and a synchronous hmac allow it', async () => {
+      const { nodeHmac } = await import('../adapters/node-hmac.ts');
+      const { engine, store } = setup({ hmac: nodeHmac });
+      const fresh = engine.load(request());
+      await fresh.set('n', 1);
+      const result = engine.commitNowOrLater(fresh);
+      expect(result).not.toBeInstanceOf(Promise);
+      expect((result as { setCookie: string[] }).setCookie).toEqual([expect.stringMatching(/^sid=s%3A[\w-]{43}\.[\w%]+; Path=\/; HttpOnly; Secure; SameSite=Lax$/)]);
+      expect(await store.get(fresh.id)).toMatchObject({ n: 1 });
+      const unused = engine.load(request());
+      expect(engine.commitNowOrLater(unused)).toEqual({ setCookie: [], vary: false, cacheControl: false });
+    });
+
+    it('returns a promise when the store is asynchronous, resolving to the cookie once the record is stored', async () => {
+      const store = naiveStore();
+      const { engine } = setup({}, store);
+      const fresh = engine.load(request());
+      await fresh.set('n', 1);
+      const pending = engine.commitNowOrLater(fresh);
+      expect(pending).toBeInstanceOf(Promise);
+      const result = await pending;
+      expect(store.records.get(fresh.id)).toMatchObject({ n: 1 });
+      const pair = result.setCookie[0]!.split(';')[0]!;
+      const again = engine.load(request(pair));
+      expect(await again.get('n')).toBe(1);
+      await expect(again.regenerate()).resolves.toBeUndefined();
+      await expect(fresh.regenerate()).rejects.toMatchObject({ code: 'ERR_HEADERS_SENT' });
+    });
+
+    it('serialises the data no more often than commit() does when it has to wait for the store', async () => {
+      let calls = 0;
+      const counted = { toJSON: () => (calls++, 'v') };
+      const counts: number[] = [];
+      for (const commit of ['commit', 'commitNowOrLater'] as const) {
+        const { engine } = setup({}, naiveStore());
+        const s = engine.load(request());
+        await s.set('x', counted);
+        calls = 0;
+        await engine[commit](s);
+        counts.push(calls);
+      }
+      expect(counts[1]).toBe(counts[0]);
+    });
+
+    it('rejects with ERR_STORE, the store\'s error as its cause, when the asynchronous store fails', async () => {
+      const failing: Store = { ...naiveStore(), set: async () => Promise.reject(new Error('disk full')) };
+      const { engine } = setup({}, failing);
+      const fresh = engine.load(request());
+      await fresh.set('n', 1);
+      await expect(engine.commitNowOrLater(fresh)).rejects.toMatchObject({ code: 'ERR_STORE', cause: expect.objectContaining({ message: expect.stringContaining('disk full') }) });
+    });
+  });
+
   describe('secure cookies and proxies', () => {
     it('sends no Set-Cookie and stores nothing for a new Secure session on plain http', async () => {
       const { engine, store, events } = setup({ cookie: { secure: true }, saveUninitialized: true });
