@@ -4,7 +4,7 @@
 // all of them; results are medians over rounds, and ratios are medians of the per-round ratios.
 //
 //   node bench/http.mjs [--rounds 10] [--duration 0.75] [--warmup 1] [--connections 10]
-//                       [--scenarios S1,S2,S3,S4] [--groups express,hono,node] [--smoke] [--json]
+//                       [--scenarios S1,S2,S3,S4] [--groups express,hono,node(,fetch)] [--smoke] [--json]
 //
 // Import the built package (dist/): run `npx tsc -p tsconfig.build.json` first (npm run bench does).
 import autocannon from 'autocannon';
@@ -26,6 +26,10 @@ export const VARIANTS = {
   'hono-floor': { group: 'hono', label: 'floor: unsigned Map session', role: 'floor' },
   'node-bare': { group: 'node', label: 'bare node:http', role: 'bare' },
   'node-websession': { group: 'node', label: 'websession/node', role: 'ours' },
+  // Not in the issue's comparison, so only with `--groups fetch`: a fetch handler (Workers, Deno,
+  // Bun style) served on Node by @hono/node-server, bare and wrapped by websession/fetch.
+  'fetch-bare': { group: 'fetch', label: 'bare fetch handler', role: 'bare' },
+  'fetch-websession': { group: 'fetch', label: 'websession/fetch', role: 'ours' },
 };
 
 export const SCENARIO_TEXT = {

@@ -5,7 +5,7 @@
 // can be compared to about 1 %. Runs made at different times differ more (up to 3 % seen): timers
 // that follow the clock fire more often per request when the machine is slower.
 //
-//   node bench/instructions.mjs [--groups express,hono,node] [--scenarios S1,S2,S3,S4]
+//   node bench/instructions.mjs [--groups express,hono,node] [--scenarios S1,S2,S3,S4,S5R,S5W]
 //                               [--variants express-bare,express-websession] [--requests 1000]
 //                               [--warmup 10000] [--jobs 2] [--repeat 1] [--keep DIR] [--json]
 //
@@ -164,7 +164,7 @@ async function countRun(variant, scenario, warmup, n, dir, tag, perfMap) {
   const c = client(server.port);
   try {
     // Log-ins (bench/http.mjs's, look-alike cookies for bare servers) are part of start-up: cancelled out.
-    const cookies = scenario === 'S2' || scenario === 'S3' ? await loginCookies({ variant, port: server.port }, COOKIE_POOL) : [undefined];
+    const cookies = ['S2', 'S3', 'S5R', 'S5W'].includes(scenario) ? await loginCookies({ variant, port: server.port }, COOKIE_POOL) : [undefined];
     let i = 0;
     const one = async () => {
       const res = await c.get('/', cookies[i++ % cookies.length]);
@@ -172,7 +172,7 @@ async function countRun(variant, scenario, warmup, n, dir, tag, perfMap) {
       return res;
     };
     const first = await one();
-    if (scenario === 'S2' && first.body !== 'hi alice') throw new Error(`${variant} S2: expected "hi alice", got ${JSON.stringify(first.body)}`);
+    if ((scenario === 'S2' || scenario === 'S5R') && first.body !== 'hi alice') throw new Error(`${variant} ${scenario}: expected "hi alice", got ${JSON.stringify(first.body)}`);
     for (let k = 1; k < warmup; k++) await one();
     for (let k = 0; k < n; k++) await one();
   } finally {
@@ -205,7 +205,9 @@ function parseArgs(argv) {
     else if (a === '--keep') o.keep = next();
     else throw new Error(`unknown argument ${a}`);
   }
-  for (const s of o.scenarios) if (!['S1', 'S2', 'S3', 'S4'].includes(s)) throw new Error(`--scenarios: ${s} is not one of S1, S2, S3, S4`);
+  for (const s of o.scenarios) if (!['S1', 'S2', 'S3', 'S4', 'S5R', 'S5W'].includes(s)) throw new Error(`--scenarios: ${s} is not one of S1, S2, S3, S4, S5R, S5W`);
+  // The Redis round trips run outside valgrind; the server's own side of them is counted.
+  if (o.scenarios.some((s) => s.startsWith('S5')) && !process.env.REDIS_URL) throw new Error('--scenarios S5R/S5W need REDIS_URL (a Redis server to use)');
   return o;
 }
 

@@ -5,7 +5,8 @@
 //   npm run bench:smoke    = the same, one short round of each group (~30 s); exits 0 whenever
 //                            everything ran, whatever the ratios (CI runs it so the bench cannot rot)
 //   node bench/run.mjs [--smoke] [--rounds N] [--duration S] [--warmup S] [--scenarios S1,S2]
-//                      [--groups express,hono,node] [--only http,micro,memory,bundle] [--out FILE.md]
+//                      [--groups express,hono,node,fetch] [--only http,micro,memory,bundle] [--out FILE.md]
+//                      (fetch, a fetch handler bare and with websession/fetch, is opt-in; the smoke run includes it)
 //
 // Exit code: 1 when a benchmark failed to run (a server did not start, a probe failed, non-2xx
 // responses, ...), 0 otherwise. Missed targets are reported, never an error: timings are not tests.
@@ -81,7 +82,8 @@ await section('http', () =>
     duration: value('--duration') ? Number(value('--duration')) : undefined,
     warmup: value('--warmup') ? Number(value('--warmup')) : undefined,
     scenarios: value('--scenarios')?.toUpperCase().split(','),
-    groups: value('--groups')?.split(','),
+    // The smoke run also starts the opt-in fetch-handler group, so its servers cannot rot.
+    groups: value('--groups')?.split(',') ?? (smoke ? ['express', 'hono', 'node', 'fetch'] : undefined),
   }),
 );
 
