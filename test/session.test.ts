@@ -628,6 +628,22 @@ describe('Session', () => {
       expect(result).toEqual([{ isAdmin: true }, undefined]);
       expect(({} as Record<string, unknown>).isAdmin).toBeUndefined();
     });
+    it('keeps keys assigned through session.data as plain data: no Object.prototype in its chain, __proto__ an own key', async () => {
+      const { engine, store } = setup();
+      const first = await visit(engine, undefined, async (s) => {
+        await s.load();
+        const data = s.data as Record<string, unknown>;
+        const inherited = ['toString' in data, 'hasOwnProperty' in data, 'constructor' in data];
+        data['__proto__'] = { isAdmin: true };
+        data.toString = 'text';
+        return { inherited, isAdmin: data.isAdmin, keys: Object.keys(data) };
+      });
+      expect(first.result).toEqual({ inherited: [false, false, false], isAdmin: undefined, keys: ['__proto__', 'toString'] });
+      const record = (await store.get(idOf(first.cookie!))) as Record<string, unknown>;
+      expect(Object.prototype.hasOwnProperty.call(record, '__proto__')).toBe(true);
+      const { result } = await visit(engine, first.cookie, async (s) => [await s.get('__proto__' as never), await s.get('toString' as never), await s.get('isAdmin' as never)]);
+      expect(result).toEqual([{ isAdmin: true }, 'text', undefined]);
+    });
   });
 
   describe('user listing', () => {
