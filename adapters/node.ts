@@ -108,11 +108,10 @@ class NodeHooks<Data extends SessionData> implements ResponseHooks {
   }
 
   fail(error: unknown): void {
-    this.engine.options.onEvent?.({ type: 'error', error });
-    sendError(this.res, this.storeErrorStatus);
+    this.handlerFailed(error);
   }
 
-  /** The handler threw or rejected: reported, and answered with the store status for a store error, else 500. */
+  /** The handler or the commit failed: reported, and answered with the store status for a store error, else 500. */
   handlerFailed(error: unknown): void {
     this.engine.options.onEvent?.({ type: 'error', error });
     sendError(this.res, (error as { code?: unknown }).code === 'ERR_STORE' ? this.storeErrorStatus : 500);

@@ -192,7 +192,13 @@ export function createSessionEngine<Data extends SessionData = SessionData>(
   const hasWork = (session: Session<Data>): boolean => {
     const s = handle(session);
     if (!s.loaded || s.readOnly) return false;
-    const state = s.commitState();
+    let state: CommitState;
+    try {
+      state = s.commitState();
+    } catch {
+      // Data that no longer serialises: the commit will report it, so there is work to fail.
+      return true;
+    }
     return decideStoreAction(state, policy) !== 'none' || (!s.lost && decideCookieAction(state, policy) !== 'none');
   };
 
@@ -238,7 +244,14 @@ export function createSessionEngine<Data extends SessionData = SessionData>(
       s.markCookieSent();
       return EMPTY;
     }
-    return commitAtOnce(s, s.commitState());
+    let state: CommitState;
+    try {
+      state = s.commitState();
+    } catch {
+      // Data that no longer serialises: commit() reports it.
+      return undefined;
+    }
+    return commitAtOnce(s, state);
   };
 
   /** The commit of `state` when the store action and the signature need no await; undefined (nothing done) otherwise. */
@@ -286,7 +299,13 @@ export function createSessionEngine<Data extends SessionData = SessionData>(
    * the data to find changes. At once when the store and signer allow it, else a promise.
    */
   const settle = (s: SessionHandle<Data>): CommitResult | Promise<CommitResult> => {
-    const state = s.commitState();
+    let state: CommitState;
+    try {
+      state = s.commitState();
+    } catch (err) {
+      // Data that no longer serialises (ERR_VALUE): a rejection, like a store failure, never a throw.
+      return Promise.reject(err);
+    }
     return commitAtOnce(s, state) ?? commitLater(s, state);
   };
 

@@ -135,6 +135,20 @@ function refuseNonData(_key: string, value: unknown): unknown {
   return value;
 }
 
+/**
+ * The data's JSON, for finding changes. Data the app changed in place (through `data`, or
+ * `req.session` on Express) may no longer serialise (a cycle, a BigInt): that is a
+ * `SessionError('ERR_VALUE')`, which the adapters report like a store failure, instead of a
+ * TypeError thrown from inside `res.end()`, where it left the request hanging.
+ */
+function serialise(data: SessionData): string {
+  try {
+    return JSON.stringify(data);
+  } catch (err) {
+    throw new SessionError('ERR_VALUE', `session data cannot be stored as JSON: ${(err as Error).message}`, { cause: err });
+  }
+}
+
 function checkSerialisable(key: string, value: unknown): void {
   try {
     JSON.stringify(value, refuseNonData);
@@ -413,16 +427,16 @@ export class SessionHandle<Data extends SessionData = SessionData> implements Se
 
   /** Records the data as it is now, before the app can mutate it, so changes can be found later. */
   #snap(): void {
-    if (this.#snapshot === undefined) this.#snapshot = JSON.stringify(this.#data);
+    if (this.#snapshot === undefined) this.#snapshot = serialise(this.#data);
   }
 
   #hash(): string {
-    return this.#snapshot === undefined ? '' : JSON.stringify(this.#data);
+    return this.#snapshot === undefined ? '' : serialise(this.#data);
   }
 
   #modified(): boolean {
     if (this.#id !== this.#originalId || this.#flashChanged || this.#metaChanged) return true;
-    return this.#snapshot !== undefined && JSON.stringify(this.#data) !== this.#snapshot;
+    return this.#snapshot !== undefined && serialise(this.#data) !== this.#snapshot;
   }
 
   #saved(modified: boolean = this.#modified()): boolean {

@@ -619,6 +619,22 @@ describe('createSessionEngine', () => {
       expect(counts[1]).toBe(counts[0]);
     });
 
+    it('rejects, and never throws, with ERR_VALUE when data changed in place no longer serialises; hasWork() says there is work and commitNow() leaves it to commit()', async () => {
+      const { engine, store } = setup();
+      const s = engine.load(request());
+      await s.load();
+      const cyclic: Record<string, unknown> = {};
+      cyclic.self = cyclic;
+      (s.data as Record<string, unknown>).bad = cyclic;
+      expect(engine.hasWork(s)).toBe(true);
+      expect(engine.commitNow(s)).toBeUndefined();
+      let pending: unknown;
+      expect(() => (pending = engine.commitNowOrLater(s))).not.toThrow();
+      await expect(pending).rejects.toMatchObject({ code: 'ERR_VALUE', message: expect.stringContaining('cannot be stored as JSON') });
+      await expect(engine.commit(s)).rejects.toMatchObject({ code: 'ERR_VALUE' });
+      expect(store.length).toBe(0);
+    });
+
     it('rejects with ERR_STORE, the store\'s error as its cause, when the asynchronous store fails', async () => {
       const failing: Store = { ...naiveStore(), set: async () => Promise.reject(new Error('disk full')) };
       const { engine } = setup({}, failing);

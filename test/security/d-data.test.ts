@@ -10,10 +10,15 @@
  * Not applicable: D5's cookie-only mode (data encrypted into the cookie). websession keeps data
  * server-side; D5 here checks the property that matters, that no data ever reaches a header.
  */
+import express from 'express';
+import { Hono } from 'hono';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import expressSession from '../../adapters/express.ts';
+import { withSession as withFetchSession } from '../../adapters/fetch.ts';
+import { session as honoSession, type SessionVariables } from '../../adapters/hono.ts';
 import { withSession } from '../../adapters/node.ts';
 import { createMemoryStore, createSessionEngine, SessionError, type Store } from '../../src/index.ts';
-import { committedPair, get, idOfPair, pairOf, serveListener, SECRET, storeCases, type Running, type StoreHandle } from './helpers.ts';
+import { committedPair, get, idOfPair, pairOf, serveFetch, serveListener, SECRET, storeCases, type Running, type StoreHandle } from './helpers.ts';
 
 const ODD = {
   lone: '\uD800',
@@ -182,6 +187,88 @@ describe('D. values the store cannot hold', () => {
       } finally {
         await h.cleanup();
       }
+    }
+  });
+
+  it('D6: data changed in place into something JSON cannot hold fails the commit with ERR_VALUE on every adapter: an error response, no cookie, nothing stored, no hang', async () => {
+    const cyclic = (): Record<string, unknown> => {
+      const o: Record<string, unknown> = {};
+      o.self = o;
+      return o;
+    };
+    const uncaught: unknown[] = [];
+    const onUncaught = (e: unknown): void => void uncaught.push(e);
+    process.on('uncaughtException', onUncaught);
+    process.on('unhandledRejection', onUncaught);
+    const stores = { express: createMemoryStore({ sweepInterval: 0 }), hono: createMemoryStore({ sweepInterval: 0 }), node: createMemoryStore({ sweepInterval: 0 }), fetch: createMemoryStore({ sweepInterval: 0 }) };
+    const seen: Record<string, unknown> = {};
+    const app = express();
+    app.use(expressSession({ secret: SECRET, store: stores.express, resave: false, saveUninitialized: false }));
+    app.get('/', (req, res) => {
+      (req as unknown as { session: Record<string, unknown> }).session.bad = req.query.big ? 10n : cyclic();
+      res.send('ok');
+    });
+    app.use((err: unknown, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
+      seen.express = (err as SessionError).code;
+      res.status(500).send('from the error handler');
+    });
+    const hono = new Hono<{ Variables: SessionVariables }>();
+    hono.onError((err, c) => {
+      seen.hono = (err as SessionError).code;
+      return c.text('from onError', 500);
+    });
+    hono.use(honoSession({ secret: SECRET, store: stores.hono }));
+    hono.get('/', async (c) => {
+      const s = c.get('session');
+      await s.load();
+      (s.data as Record<string, unknown>).bad = cyclic();
+      return c.text('ok');
+    });
+    const fetchHandler = withFetchSession(
+      async (_request, s) => {
+        await s.load();
+        (s.data as Record<string, unknown>).bad = cyclic();
+        return new Response('ok');
+      },
+      { secret: SECRET, store: stores.fetch },
+    );
+    const servers = {
+      express: await serveListener(app),
+      hono: await serveFetch(hono.fetch),
+      node: await serveListener(
+        withSession(
+          async (_req, res, s) => {
+            await s.load();
+            (s.data as Record<string, unknown>).bad = cyclic();
+            res.end('ok');
+          },
+          { secret: SECRET, store: stores.node, onEvent: (e) => void (e.type === 'error' && (seen.node = (e.error as SessionError).code)) },
+        ),
+      ),
+      fetch: await serveFetch(async (request) => {
+        try {
+          return await fetchHandler(request);
+        } catch (err) {
+          seen.fetch = (err as SessionError).code;
+          return new Response('from the host', { status: 500 });
+        }
+      }),
+    };
+    try {
+      for (const [name, server] of Object.entries(servers)) {
+        for (const path of name === 'express' ? ['/', '/?big=1'] : ['/']) {
+          const reply = await get(server.url, path, { signal: AbortSignal.timeout(5_000) });
+          expect({ name, path, status: reply.status, setCookie: reply.setCookie }).toEqual({ name, path, status: 500, setCookie: [] });
+          expect({ name, code: seen[name] }).toEqual({ name, code: 'ERR_VALUE' });
+          expect(stores[name as keyof typeof stores].length).toBe(0);
+        }
+      }
+      expect((await get(servers.express.url, '/')).text).toBe('from the error handler');
+      expect(uncaught).toEqual([]);
+    } finally {
+      process.off('uncaughtException', onUncaught);
+      process.off('unhandledRejection', onUncaught);
+      for (const server of Object.values(servers)) await server.close();
     }
   });
 
