@@ -189,16 +189,21 @@ export function createSessionEngine<Data extends SessionData = SessionData>(
     await s.persist(decideStoreAction(s.commitState(), policy));
   };
 
+  /** The commit state, or the `ERR_VALUE` error thrown when the data no longer serialises (changed in place into a cycle, say). */
+  const stateOrError = (s: SessionHandle<Data>): CommitState | SessionError => {
+    try {
+      return s.commitState();
+    } catch (err) {
+      return err as SessionError;
+    }
+  };
+
   const hasWork = (session: Session<Data>): boolean => {
     const s = handle(session);
     if (!s.loaded || s.readOnly) return false;
-    let state: CommitState;
-    try {
-      state = s.commitState();
-    } catch {
-      // Data that no longer serialises: the commit will report it, so there is work to fail.
-      return true;
-    }
+    const state = stateOrError(s);
+    // Data that no longer serialises: the commit will report it, so there is work (to fail).
+    if (state instanceof Error) return true;
     return decideStoreAction(state, policy) !== 'none' || (!s.lost && decideCookieAction(state, policy) !== 'none');
   };
 
@@ -244,14 +249,9 @@ export function createSessionEngine<Data extends SessionData = SessionData>(
       s.markCookieSent();
       return EMPTY;
     }
-    let state: CommitState;
-    try {
-      state = s.commitState();
-    } catch {
-      // Data that no longer serialises: commit() reports it.
-      return undefined;
-    }
-    return commitAtOnce(s, state);
+    const state = stateOrError(s);
+    // Data that no longer serialises: commit() reports it.
+    return state instanceof Error ? undefined : commitAtOnce(s, state);
   };
 
   /** The commit of `state` when the store action and the signature need no await; undefined (nothing done) otherwise. */
@@ -299,13 +299,9 @@ export function createSessionEngine<Data extends SessionData = SessionData>(
    * the data to find changes. At once when the store and signer allow it, else a promise.
    */
   const settle = (s: SessionHandle<Data>): CommitResult | Promise<CommitResult> => {
-    let state: CommitState;
-    try {
-      state = s.commitState();
-    } catch (err) {
-      // Data that no longer serialises (ERR_VALUE): a rejection, like a store failure, never a throw.
-      return Promise.reject(err);
-    }
+    const state = stateOrError(s);
+    // Data that no longer serialises (ERR_VALUE): a rejection, like a store failure, never a throw.
+    if (state instanceof Error) return Promise.reject(state);
     return commitAtOnce(s, state) ?? commitLater(s, state);
   };
 
