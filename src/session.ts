@@ -149,6 +149,65 @@ function serialise(data: SessionData): string {
   }
 }
 
+/** A value JSON writes as itself and reads back equal: a string, a finite number, a boolean or null. */
+function isScalar(value: unknown): boolean {
+  const type = typeof value;
+  return type === 'string' || type === 'boolean' || value === null || (type === 'number' && Number.isFinite(value));
+}
+
+/** Flat data as it was: its keys in JSON's order, and their values (scalars only). */
+interface FlatSnapshot {
+  readonly keys: readonly string[];
+  readonly values: readonly unknown[];
+}
+
+/** The snapshot of empty data (a new session). */
+const EMPTY_SNAPSHOT: FlatSnapshot = Object.freeze({ keys: Object.freeze([]), values: Object.freeze([]) });
+
+/**
+ * The data as it is now, to find changes at commit: its keys and values when every value is a
+ * scalar (the usual session: IDs, names, counters), compared one by one without serialising
+ * anything; else its JSON. Arrays, not an object: building an object key by key changes its
+ * hidden class at every key, which cost more than the JSON it replaces (websession/express S3).
+ */
+function snapshotOf(data: SessionData): FlatSnapshot | string {
+  const keys = Object.keys(data);
+  const values: unknown[] = [];
+  for (const key of keys) {
+    const value = data[key];
+    if (!isScalar(value)) return serialise(data);
+    values.push(value);
+  }
+  return { keys, values };
+}
+
+/** The data a snapshot holds, as a data object. */
+function snapshotData(snapshot: FlatSnapshot | string): SessionData {
+  if (typeof snapshot === 'string') return JSON.parse(snapshot) as SessionData;
+  const data = newData();
+  snapshot.keys.forEach((key, i) => (data[key] = snapshot.values[i]));
+  return data;
+}
+
+/**
+ * Whether `data` would serialise differently from `snapshot`. Against flat data: the same keys
+ * in the same order (JSON's order) with equal values (`===` matches JSON here: `0` and `-0` both
+ * write `0`, and other finite numbers write distinct text). A value that is not a scalar now takes
+ * the JSON comparison.
+ */
+function changedSince(data: SessionData, snapshot: FlatSnapshot | string): boolean {
+  if (typeof snapshot === 'string') return serialise(data) !== snapshot;
+  const keys = Object.keys(data);
+  for (const key of keys) if (!isScalar(data[key])) return serialise(data) !== serialise(snapshotData(snapshot));
+  const { keys: before, values } = snapshot;
+  if (keys.length !== before.length) return true;
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i]!;
+    if (key !== before[i] || data[key] !== values[i]) return true;
+  }
+  return false;
+}
+
 function checkSerialisable(key: string, value: unknown): void {
   try {
     JSON.stringify(value, refuseNonData);
@@ -172,7 +231,8 @@ export class SessionHandle<Data extends SessionData = SessionData> implements Se
   #data: SessionData = newData();
   #cookie: SessionCookie | undefined;
   #meta: RecordMeta = { c: 0, a: 0, v: 0 };
-  #snapshot: string | undefined;
+  /** The data when first handed out or changed (see {@link snapshotOf}); undefined while nothing could have changed it. */
+  #snapshot: FlatSnapshot | string | undefined;
   #savedHash: string | typeof SAVED_AS_LOADED | undefined;
   #savedId: string | undefined;
   #explicitlySaved = false;
@@ -399,7 +459,7 @@ export class SessionHandle<Data extends SessionData = SessionData> implements Se
     this.#cookie = this.#newCookie(now);
     this.#meta = { c: now, a: now, v: 0 };
     this.#cookieAttributes = this.#cookie.attributeKey();
-    this.#snapshot = '{}';
+    this.#snapshot = EMPTY_SNAPSHOT;
     this.#savedHash = undefined;
     this.#savedId = undefined;
     this.#flashChanged = false;
@@ -427,7 +487,7 @@ export class SessionHandle<Data extends SessionData = SessionData> implements Se
 
   /** Records the data as it is now, before the app can mutate it, so changes can be found later. */
   #snap(): void {
-    if (this.#snapshot === undefined) this.#snapshot = serialise(this.#data);
+    if (this.#snapshot === undefined) this.#snapshot = snapshotOf(this.#data);
   }
 
   #hash(): string {
@@ -436,7 +496,7 @@ export class SessionHandle<Data extends SessionData = SessionData> implements Se
 
   #modified(): boolean {
     if (this.#id !== this.#originalId || this.#flashChanged || this.#metaChanged) return true;
-    return this.#snapshot !== undefined && serialise(this.#data) !== this.#snapshot;
+    return this.#snapshot !== undefined && changedSince(this.#data, this.#snapshot);
   }
 
   #saved(modified: boolean = this.#modified()): boolean {
@@ -707,7 +767,7 @@ export class SessionHandle<Data extends SessionData = SessionData> implements Se
 
   /** Applies the keys this request set or deleted (and its flash changes) onto a newer record. */
   #rebase(latest: SessionRecord): void {
-    const base: SessionData = this.#snapshot === undefined ? this.#data : (JSON.parse(this.#snapshot) as SessionData);
+    const base: SessionData = this.#snapshot === undefined ? this.#data : snapshotData(this.#snapshot);
     const merged = dataOf(latest);
     // The latest record becomes the base: a further conflict must replay this request's changes again.
     const latestJson = JSON.stringify(merged);

@@ -593,6 +593,74 @@ describe('Session', () => {
     });
   });
 
+  describe('change detection', () => {
+    it('saves an existing session exactly when its data serialises differently, over 400 random edits', async () => {
+      // A seeded generator, so a failure can be replayed.
+      let seed = 0x5eed;
+      const random = (): number => ((seed = (seed * 1_103_515_245 + 12_345) >>> 0) / 2 ** 32);
+      const pick = <T,>(list: readonly T[]): T => list[Math.floor(random() * list.length)]!;
+      const KEYS = ['a', 'b', 'c', '1', '__proto__'];
+      const VALUES: readonly unknown[] = ['x', 'y', '', 0, -0, 1, 1.5, 2 ** 53, true, false, null, Number.NaN, undefined, { n: 1 }, [1, 'x']];
+      const { engine, events } = setup({ resave: false, touchAfter: 3_600_000 });
+      let saves = 0;
+      let unchanged = 0;
+      for (let trial = 0; trial < 400; trial++) {
+        const initial: Record<string, unknown> = {};
+        for (const key of KEYS) if (random() < 0.6) initial[key] = pick(VALUES.filter((v) => v !== undefined && !Number.isNaN(v)));
+        const first = await visit(engine, undefined, async (s) => {
+          for (const [key, value] of Object.entries(initial)) await s.set(key as never, value as never);
+          await s.set('seed' as never, trial as never);
+        });
+        events.length = 0;
+        let before = '';
+        let after = '';
+        await visit(engine, first.cookie, async (s) => {
+          await s.load();
+          const data = s.data as Record<string, unknown>;
+          before = JSON.stringify(data);
+          for (let edit = Math.floor(random() * 3); edit > 0; edit--) {
+            const key = pick(KEYS);
+            const op = random();
+            if (op < 0.4) data[key] = pick(VALUES);
+            else if (op < 0.55) delete data[key];
+            else if (op < 0.7 && key in data) {
+              // The same value again, but moved to the end of the key order.
+              const value = data[key];
+              delete data[key];
+              data[key] = value;
+            } else if (op < 0.85) await s.set(key as never, pick(VALUES.filter((v) => typeof v !== 'number' || Number.isFinite(v))) as never);
+            else data[key] = data[key];
+          }
+          after = JSON.stringify(data);
+        });
+        const saved = events.some((e) => e.type === 'save');
+        expect({ trial, before, after, saved }).toEqual({ trial, before, after, saved: before !== after });
+        if (saved) saves++;
+        else unchanged++;
+      }
+      // Both outcomes were exercised.
+      expect(saves).toBeGreaterThan(50);
+      expect(unchanged).toBeGreaterThan(50);
+    });
+
+    it.each([
+      ['0 replaced by -0 (both write 0)', 0, -0, false],
+      ['null replaced by NaN (both write null)', null, Number.NaN, false],
+      ['1 replaced by "1"', 1, '1', true],
+      ['true replaced by "true"', true, 'true', true],
+      ['0.1 + 0.2 replaced by 0.3', 0.1 + 0.2, 0.3, true],
+    ])('saves only when the JSON differs: %s', async (_label, from, to, saves) => {
+      const { engine, events } = setup({ resave: false, touchAfter: 3_600_000 });
+      const first = await visit(engine, undefined, (s) => s.set('v' as never, from as never));
+      events.length = 0;
+      await visit(engine, first.cookie, async (s) => {
+        await s.load();
+        (s.data as Record<string, unknown>).v = to;
+      });
+      expect(events.some((e) => e.type === 'save')).toBe(saves);
+    });
+  });
+
   describe('prototype pollution', () => {
     const POLLUTED = '{"__proto__":{"isAdmin":true},"constructor":{"prototype":{"polluted":1}},"hasOwnProperty":1,"n":1}';
 
