@@ -54,7 +54,8 @@ export interface FetchHandler<Env = unknown, Ctx = unknown> {
  * `SessionError('ERR_CONFIG')` here) or a function of `env`, for Workers, whose secret and KV
  * binding live in `env`: the engine is then built on first use and cached per `env` object.
  * Pass plain options on Deno, whose second handler argument is a new object per request.
- * A store failure rejects with `SessionError('ERR_STORE')`, as does an error of the handler:
+ * A store failure rejects with `SessionError('ERR_STORE')` (data changed in place into something JSON
+ * cannot hold: `ERR_VALUE`), as does an error of the handler:
  * the host answers 500, and no Set-Cookie is sent for a session that was not saved.
  */
 export function withSession<Data extends SessionData = SessionData, Env = unknown, Ctx = unknown>(

@@ -52,10 +52,11 @@ export interface HonoSessionOptions extends Omit<SessionOptions, 'store'> {
  * Defaults are the core's: cookie `sid`, `HttpOnly`, `SameSite=Lax`, `Secure` when the request is
  * https (`proxy: true` trusts `X-Forwarded-Proto`), 30 min idle and 12 h absolute timeouts.
  * A store failure while loading or saving is thrown as `SessionError('ERR_STORE')` to Hono's
- * `onError`; no Set-Cookie is sent for a session that was not saved. The session is saved
- * before the response is returned, so changes made inside a streaming callback after that
- * are not saved. As with express-session, a session changed by a handler that then threw is
- * still saved when `onError` answers.
+ * `onError` (data changed in place into something JSON cannot hold: `ERR_VALUE`); no Set-Cookie
+ * is sent for a session that was not saved. The session is saved before the response is
+ * returned, so changes made inside a streaming callback after that are not saved. As with
+ * express-session, a session changed by a handler that then threw is still saved when `onError`
+ * answers.
  */
 export function session<Data extends SessionData = SessionData, Bindings = unknown>(
   options: HonoSessionOptions | ((env: Bindings) => HonoSessionOptions),

@@ -58,8 +58,9 @@ export interface SessionEngine<Data extends SessionData = SessionData> {
   commitNow(session: Session<Data>): CommitResult | undefined;
   /**
    * `commitNow()`, else `commit()`, from one look at the session: the headers to send when nothing
-   * needs an await, otherwise a promise of them (rejecting with `SessionError` on store failure).
-   * For hosts that commit without a `Response` and want no promise when none is needed.
+   * needs an await, otherwise a promise of them, rejecting with `SessionError` (`ERR_STORE` for a
+   * store failure, `ERR_VALUE` for data changed in place into something JSON cannot hold); it never
+   * throws for those. For hosts that commit without a `Response` and want no promise when none is needed.
    */
   commitNowOrLater(session: Session<Data>): CommitResult | Promise<CommitResult>;
   /** Persists, then returns the headers to send. */
