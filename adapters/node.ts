@@ -107,12 +107,8 @@ class NodeHooks<Data extends SessionData> implements ResponseHooks {
     this.engine.headersSent(this.session);
   }
 
-  fail(error: unknown): void {
-    this.handlerFailed(error);
-  }
-
   /** The handler or the commit failed: reported, and answered with the store status for a store error, else 500. */
-  handlerFailed(error: unknown): void {
+  fail(error: unknown): void {
     this.engine.options.onEvent?.({ type: 'error', error });
     sendError(this.res, (error as { code?: unknown }).code === 'ERR_STORE' ? this.storeErrorStatus : 500);
   }
@@ -134,10 +130,10 @@ export function withSession<Data extends SessionData = SessionData>(handler: Ses
     try {
       result = handler(req, res, session);
     } catch (error) {
-      hooks.handlerFailed(error);
+      hooks.fail(error);
       return;
     }
-    if (result && typeof result.then === 'function') result.then(undefined, (error: unknown) => hooks.handlerFailed(error));
+    if (result && typeof result.then === 'function') result.then(undefined, (error: unknown) => hooks.fail(error));
   };
   return Object.assign(listener, { engine: engine as unknown as SessionEngine });
 }

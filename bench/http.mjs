@@ -55,6 +55,8 @@ export const TARGETS = [
 ];
 
 const COOKIE_POOL = 64;
+/** Scenarios whose visitors return with a session cookie (logged in during warm-up). */
+export const RETURNING = ['S2', 'S3', 'S5R', 'S5W'];
 /** Load generator CPU (fraction of its core) from which a result is marked † (client-bound). */
 export const CLIENT_BOUND = 0.8;
 
@@ -298,7 +300,7 @@ export async function runHttp(options = {}) {
       for (const s of started) servers[s.variant] = s;
       log(`[http] ${scenario}: servers listening after ${Date.now() - t0} ms`);
       const cookies = {};
-      const needCookies = ['S2', 'S3', 'S5R', 'S5W'].includes(scenario);
+      const needCookies = RETURNING.includes(scenario);
       for (const v of variants) {
         cookies[v] = needCookies ? await loginCookies(servers[v], COOKIE_POOL) : undefined;
         await probe(servers[v], scenario, cookies[v] ?? []);

@@ -49,7 +49,7 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync 
 import http from 'node:http';
 import os from 'node:os';
 import { join } from 'node:path';
-import { SCENARIO_TEXT, VARIANTS, loginCookies, startServer } from './http.mjs';
+import { RETURNING, SCENARIO_TEXT, VARIANTS, loginCookies, startServer } from './http.mjs';
 import { BENCH_DIR, JSON_MARK, ROOT, fmtInt, fmtRatio, isMain, table } from './lib/common.mjs';
 
 /** The V8 flags that make a run repeatable: no background threads, fixed seeds. */
@@ -164,7 +164,7 @@ async function countRun(variant, scenario, warmup, n, dir, tag, perfMap) {
   const c = client(server.port);
   try {
     // Log-ins (bench/http.mjs's, look-alike cookies for bare servers) are part of start-up: cancelled out.
-    const cookies = ['S2', 'S3', 'S5R', 'S5W'].includes(scenario) ? await loginCookies({ variant, port: server.port }, COOKIE_POOL) : [undefined];
+    const cookies = RETURNING.includes(scenario) ? await loginCookies({ variant, port: server.port }, COOKIE_POOL) : [undefined];
     let i = 0;
     const one = async () => {
       const res = await c.get('/', cookies[i++ % cookies.length]);

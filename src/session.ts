@@ -7,7 +7,7 @@ import { SessionError } from './errors.ts';
 import type { CommitState } from './commit.ts';
 import type { FreshReason, ResolvedOptions, SessionEvent } from './options.ts';
 import { isUsableStoredCookie, SessionCookie } from './session-cookie.ts';
-import { isRecord, syncForm, type RecordMeta, type SessionRecord, type SetConditions, type StoredCookie } from './store.ts';
+import { isJsonPrimitive, isRecord, syncForm, type RecordMeta, type SessionRecord, type SetConditions, type StoredCookie } from './store.ts';
 import type { Signer } from './signing.ts';
 import { readRawCookieValues } from './cookie.ts';
 import type { CookieVerifier } from './cookie-verifier.ts';
@@ -149,13 +149,7 @@ function serialise(data: SessionData): string {
   }
 }
 
-/** A value JSON writes as itself and reads back equal: a string, a finite number, a boolean or null. */
-function isScalar(value: unknown): boolean {
-  const type = typeof value;
-  return type === 'string' || type === 'boolean' || value === null || (type === 'number' && Number.isFinite(value));
-}
-
-/** Flat data as it was: its keys in JSON's order, and their values (scalars only). */
+/** Flat data as it was: its keys in JSON's order, and their values (JSON primitives only). */
 interface FlatSnapshot {
   readonly keys: readonly string[];
   readonly values: readonly unknown[];
@@ -166,7 +160,7 @@ const EMPTY_SNAPSHOT: FlatSnapshot = Object.freeze({ keys: Object.freeze([]), va
 
 /**
  * The data as it is now, to find changes at commit: its keys and values when every value is a
- * scalar (the usual session: IDs, names, counters), compared one by one without serialising
+ * JSON primitive (the usual session: IDs, names, counters), compared one by one without serialising
  * anything; else its JSON. Arrays, not an object: building an object key by key changes its
  * hidden class at every key, which cost more than the JSON it replaces (websession/express S3).
  */
@@ -175,7 +169,7 @@ function snapshotOf(data: SessionData): FlatSnapshot | string {
   const values: unknown[] = [];
   for (const key of keys) {
     const value = data[key];
-    if (!isScalar(value)) return serialise(data);
+    if (!isJsonPrimitive(value)) return serialise(data);
     values.push(value);
   }
   return { keys, values };
@@ -192,13 +186,13 @@ function snapshotData(snapshot: FlatSnapshot | string): SessionData {
 /**
  * Whether `data` would serialise differently from `snapshot`. Against flat data: the same keys
  * in the same order (JSON's order) with equal values (`===` matches JSON here: `0` and `-0` both
- * write `0`, and other finite numbers write distinct text). A value that is not a scalar now takes
- * the JSON comparison.
+ * write `0`, and other finite numbers write distinct text). A value that is not a JSON primitive
+ * now (including `-0`) takes the JSON comparison.
  */
 function changedSince(data: SessionData, snapshot: FlatSnapshot | string): boolean {
   if (typeof snapshot === 'string') return serialise(data) !== snapshot;
   const keys = Object.keys(data);
-  for (const key of keys) if (!isScalar(data[key])) return serialise(data) !== serialise(snapshotData(snapshot));
+  for (const key of keys) if (!isJsonPrimitive(data[key])) return serialise(data) !== serialise(snapshotData(snapshot));
   const { keys: before, values } = snapshot;
   if (keys.length !== before.length) return true;
   for (let i = 0; i < keys.length; i++) {

@@ -43,6 +43,14 @@ export interface SessionRecord {
   [key: string]: unknown;
 }
 
+/**
+ * A value that a JSON round trip gives back unchanged (`Object.is`): a string, a boolean, null, or
+ * a finite number other than `-0`.
+ */
+export function isJsonPrimitive(v: unknown): boolean {
+  return typeof v === 'string' || typeof v === 'boolean' || v === null || (typeof v === 'number' && Number.isFinite(v) && !Object.is(v, -0));
+}
+
 /** True for a stored value shaped like a record: an object with a `cookie` object (anything else is corrupt). */
 export function isRecord(value: unknown): value is SessionRecord {
   return typeof value === 'object' && value !== null && !Array.isArray(value) && typeof (value as SessionRecord).cookie === 'object' && (value as SessionRecord).cookie !== null && !Array.isArray((value as SessionRecord).cookie);

@@ -3,7 +3,7 @@
  * @module
  */
 import { SessionError } from '../errors.ts';
-import { SYNC, type ListedSession, type SessionRecord, type SetConditions, type Store, type StoreCapabilities, type SyncForms } from '../store.ts';
+import { isJsonPrimitive, SYNC, type ListedSession, type SessionRecord, type SetConditions, type Store, type StoreCapabilities, type SyncForms } from '../store.ts';
 
 /** Options of {@link createMemoryStore}. */
 export interface MemoryStoreOptions {
@@ -94,11 +94,6 @@ const HOT_LIMIT = 1_024;
 interface Hot {
   json: string;
   record: SessionRecord;
-}
-
-/** A value that a JSON round trip gives back unchanged. */
-function isJsonPrimitive(v: unknown): boolean {
-  return typeof v === 'string' || typeof v === 'boolean' || v === null || (typeof v === 'number' && Number.isFinite(v) && !Object.is(v, -0));
 }
 
 /** What a JSON round trip makes of a plain object of JSON primitives (undefined values dropped); undefined for anything else. */
